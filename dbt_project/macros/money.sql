@@ -1,0 +1,72 @@
+{#-
+  Exact arithmetic for money and quantities (see README "Money").
+
+  Working types, one place:
+    quantity  : decimal(38, 12)  units, meter values, per-unit prices
+    precise   : decimal(38, 24)  amounts before rounding (a product of two working decimals is exact here)
+    minor     : bigint           an invoice line's amount in the currency's minor unit, rounded once
+
+  DuckDB returns DOUBLE for DECIMAL / DECIMAL, so every division goes through `div_exact`,
+  which divides scaled HUGEINTs and rounds half away from zero at `scale` decimals.
+  Limits: |num| < 10^13 and |den| < 10^13 (in the units given).
+-#}
+{% macro quantity_type() %}decimal(38, 12){% endmacro %}
+{% macro precise_type() %}decimal(38, 24){% endmacro %}
+
+{% macro _scaled12(x) -%}
+    cast(cast({{ x }} as decimal(38, 12)) * 1000000000000 as hugeint)
+{%- endmacro %}
+
+{% macro div_exact(num, den, scale=12) -%}
+    (
+        cast(
+            sign({{ _scaled12(num) }}) * sign({{ _scaled12(den) }})
+            * ((abs({{ _scaled12(num) }}) * {{ 10 ** scale }} * 2 + abs({{ _scaled12(den) }}))
+               // (2 * abs({{ _scaled12(den) }})))
+            as decimal(38, 0)
+        ) * cast('1e-{{ scale }}' as decimal(38, {{ scale }}))
+    )
+{%- endmacro %}
+
+{#- Ceiling of num/den at `scale` decimals (Lago ceils prorated and weighted meters). -#}
+{% macro div_ceil(num, den, scale=12) -%}
+    (
+        cast(
+            case
+                when sign({{ _scaled12(num) }}) * sign({{ _scaled12(den) }}) >= 0
+                    then (abs({{ _scaled12(num) }}) * {{ 10 ** scale }} + abs({{ _scaled12(den) }}) - 1)
+                         // abs({{ _scaled12(den) }})
+                else -((abs({{ _scaled12(num) }}) * {{ 10 ** scale }}) // abs({{ _scaled12(den) }}))
+            end
+            as decimal(38, 0)
+        ) * cast('1e-{{ scale }}' as decimal(38, {{ scale }}))
+    )
+{%- endmacro %}
+
+{#- Round a precise amount once to the currency's minor unit, half away from zero; returns bigint minor units. -#}
+{% macro to_minor_units(amount, exponent) -%}
+    cast(round(cast({{ amount }} as {{ precise_type() }}) * cast(case {{ exponent }} when 0 then 1 when 1 then 10 when 2 then 100 when 3 then 1000 end as decimal(38, 0)), 0) as bigint)
+{%- endmacro %}
+
+{#- Minor units back to the major unit, exact. -#}
+{% macro minor_to_major(cents, exponent) -%}
+    (cast({{ cents }} as decimal(38, 0)) * case {{ exponent }}
+        when 0 then cast(1 as decimal(38, 3)) when 1 then cast(0.1 as decimal(38, 3))
+        when 2 then cast(0.01 as decimal(38, 3)) else cast(0.001 as decimal(38, 3)) end)
+{%- endmacro %}
+
+{#- A metric's optional rounding of its aggregated total (round = half away from zero). Precision 0..12,
+    every branch with a constant precision so DuckDB keeps DECIMAL (a column precision gives DOUBLE). -#}
+{% macro apply_metric_rounding(value, rounding_function, rounding_precision) -%}
+    {#- every branch cast back to the quantity type: DuckDB unifies DECIMAL(38,12) with DECIMAL(38,0) as (38,0) -#}
+    case
+        when {{ rounding_function }} is null then cast({{ value }} as {{ quantity_type() }})
+        {%- for p in range(0, 13) %}
+        when {{ rounding_precision }} = {{ p }} then case {{ rounding_function }}
+            when 'round' then cast(round(cast({{ value }} as decimal(38, 12)), {{ p }}) as {{ quantity_type() }})
+            when 'ceil' then cast(ceil(cast({{ value }} as decimal(38, 12)) * {{ 10 ** p }}) * cast('1e-{{ p }}' as decimal(38, {{ p }})) as {{ quantity_type() }})
+            when 'floor' then cast(floor(cast({{ value }} as decimal(38, 12)) * {{ 10 ** p }}) * cast('1e-{{ p }}' as decimal(38, {{ p }})) as {{ quantity_type() }})
+        end
+        {%- endfor %}
+    end
+{%- endmacro %}

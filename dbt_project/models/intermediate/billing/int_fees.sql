@@ -1,0 +1,113 @@
+{#-
+  Fees (invoice lines) as the data stands now, before issuing:
+    subscription  the plan's base fee for a service window; a partial window is prorated by local days,
+                  days x (amount / days in the full period), computed exactly (div_exact) and rounded once
+                  at the line; trial days are free. In arrears it is invoiced at the window's end, in advance
+                  at its start (so the invoice at the end of P carries P's usage and P+1's base fee).
+    charge        units x price for `standard` charges (the filter's price when the line is a filter's),
+                  invoiced at the window's end.
+  Every fee names its service window, so it can be traced to its events through int_usage_events_charged.
+-#}
+with
+
+windows as (select * from {{ ref('int_billing_periods') }}),
+
+plans as (select * from {{ ref('stg_catalog__plans') }}),
+
+currencies as (select currency, minor_unit_exponent from {{ ref('currencies') }}),
+
+charges as (select * from {{ ref('stg_catalog__charges') }}),
+
+filters as (select * from {{ ref('stg_catalog__charge_filters') }}),
+
+base_fees as (
+    select
+        w.service_window_id,
+        'subscription' as fee_type,
+        cast(null as varchar) as charge_id,
+        cast(null as varchar) as filter_id,
+        '' as group_key,
+        cast(null as varchar) as billable_metric_code,
+        cast(null as varchar) as charge_model,
+        cast(w.billable_days as {{ quantity_type() }}) as units,
+        cast(null as bigint) as events_count,
+        {{ minor_to_major('p.amount_cents', 'cur.minor_unit_exponent') }} as unit_amount,
+        case
+            when w.billable_days = w.days_in_period
+                then cast({{ minor_to_major('p.amount_cents', 'cur.minor_unit_exponent') }} as {{ precise_type() }})
+            else cast({{ div_exact(
+                'p.amount_cents * w.billable_days',
+                'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end',
+                scale=12) }} as {{ precise_type() }})
+        end as precise_amount,
+        case when p.is_pay_in_advance then w.service_start_at else w.service_end_at end as issue_at,
+        p.is_pay_in_advance as is_in_advance,
+        true as is_invoiceable
+    from windows as w
+    inner join plans as p using (plan_code)
+    inner join currencies as cur on cur.currency = p.currency
+),
+
+charge_fees as (
+    select
+        m.service_window_id,
+        'charge' as fee_type,
+        m.charge_id,
+        m.filter_id,
+        m.group_key,
+        m.billable_metric_code,
+        ch.charge_model,
+        m.units,
+        m.events_count,
+        coalesce(f.standard_amount, ch.standard_amount) as unit_amount,
+        cast(m.units * coalesce(f.standard_amount, ch.standard_amount) as {{ precise_type() }}) as precise_amount,
+        m.service_end_at as issue_at,
+        false as is_in_advance,
+        ch.is_invoiceable
+    from {{ ref('int_usage_meters') }} as m
+    inner join charges as ch using (charge_id)
+    left join filters as f using (filter_id)
+    where ch.charge_model = 'standard'
+),
+
+fees as (
+    select * from base_fees
+    union all
+    select * from charge_fees
+)
+
+select
+    f.service_window_id || '|' || f.fee_type || '|' || coalesce(f.charge_id, '') || '|'
+        || coalesce(f.filter_id, '') || '|' || f.group_key as fee_id,
+    'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d') as invoice_id,
+    w.customer_id,
+    w.subscription_id,
+    w.plan_code,
+    f.service_window_id,
+    f.fee_type,
+    f.charge_id,
+    f.filter_id,
+    f.group_key,
+    f.billable_metric_code,
+    f.charge_model,
+    w.currency,
+    f.units,
+    f.events_count,
+    f.unit_amount,
+    f.precise_amount,
+    {{ to_minor_units('f.precise_amount', 'cur.minor_unit_exponent') }} as amount_cents,
+    cur.minor_unit_exponent,
+    f.is_in_advance,
+    f.is_invoiceable,
+    cast({{ to_local('f.issue_at', 'w.timezone') }} as date) as issue_date,
+    strftime(f.issue_at, '%Y-%m') as billing_month,
+    w.service_start_at,
+    w.service_end_at,
+    w.period_start_at,
+    w.period_end_at,
+    w.days_in_period,
+    w.billable_days,
+    f.issue_at
+from fees as f
+inner join windows as w using (service_window_id)
+inner join currencies as cur on cur.currency = w.currency

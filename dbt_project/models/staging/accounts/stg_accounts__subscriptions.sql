@@ -1,0 +1,16 @@
+with
+
+source as (select * from {{ source('raw', 'subscriptions') }}),
+
+renamed as (
+    select
+        external_subscription_id as subscription_id,
+        external_customer_id as customer_id,
+        plan_code as initial_plan_code,
+        started_at,
+        ending_at,
+        loaded_at
+    from source
+)
+
+select * from renamed

@@ -1,0 +1,5 @@
+{#- Money is exact: no column of a Meterhouse model is a float (SEMANTICS.md "Money"). -#}
+select table_schema, table_name, column_name, data_type
+from information_schema.columns
+where table_schema in ('staging', 'intermediate', 'usage', 'billing', 'reference')
+  and data_type in ('DOUBLE', 'FLOAT', 'REAL')

@@ -1,0 +1,199 @@
+"""DuckDB connection and the raw schema that ingestion writes (see docs/contracts.md).
+
+Everything stored is UTC: every connection sets ``TimeZone='UTC'`` so that naive TIMESTAMP columns
+and casts to TIMESTAMPTZ agree. Only ``ingestion`` writes the ``raw`` schema; dbt reads it.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CURRENCIES_CSV = REPO_ROOT / "dbt_project" / "seeds" / "currencies.csv"
+
+RAW_DDL = """
+create schema if not exists raw;
+create table if not exists raw.event_loads (
+    load_id bigint primary key,
+    batch_id bigint not null,
+    file_name varchar not null,
+    file_sha256 varchar not null unique,
+    file_format varchar not null,
+    file_bytes bigint not null,
+    rows_read bigint not null,
+    rows_landed bigint not null,
+    rows_quarantined bigint not null,
+    loaded_at timestamp not null
+);
+create table if not exists raw.events (
+    load_id bigint not null,
+    file_name varchar not null,
+    row_number bigint not null,
+    loaded_at timestamp not null,
+    event_id varchar not null,
+    customer_id varchar not null,
+    subscription_id varchar,
+    metric_code varchar not null,
+    event_at timestamp not null,
+    properties json not null,
+    correction_of varchar,
+    correction_type varchar,
+    payload_hash varchar not null,
+    payload varchar not null
+);
+create table if not exists raw.quarantined_events (
+    load_id bigint not null,
+    file_name varchar not null,
+    row_number bigint not null,
+    loaded_at timestamp not null,
+    reason varchar not null,
+    message varchar not null,
+    payload varchar
+);
+create table if not exists raw.billable_metrics (
+    code varchar primary key,
+    name varchar,
+    aggregation_type varchar not null,
+    field_name varchar,
+    recurring boolean not null,
+    rounding_function varchar,
+    rounding_precision integer,
+    loaded_at timestamp not null
+);
+create table if not exists raw.billable_metric_filters (
+    billable_metric_code varchar not null,
+    key varchar not null,
+    "values" json not null
+);
+create table if not exists raw.plans (
+    code varchar primary key,
+    name varchar,
+    interval varchar not null,
+    amount_cents bigint not null,
+    amount_currency varchar not null,
+    pay_in_advance boolean not null,
+    trial_period integer not null,
+    loaded_at timestamp not null
+);
+create table if not exists raw.charges (
+    charge_id varchar primary key,
+    plan_code varchar not null,
+    charge_order integer not null,
+    billable_metric_code varchar not null,
+    charge_model varchar not null,
+    pay_in_advance boolean not null,
+    invoiceable boolean not null,
+    prorated boolean not null,
+    min_amount_cents bigint not null,
+    properties json not null,
+    invoice_display_name varchar
+);
+create table if not exists raw.charge_filters (
+    charge_id varchar not null,
+    filter_id varchar primary key,
+    filter_values json not null,
+    properties json not null,
+    invoice_display_name varchar
+);
+create table if not exists raw.customers (
+    external_customer_id varchar primary key,
+    name varchar,
+    currency varchar not null,
+    timezone varchar not null,
+    billing_time varchar not null,
+    loaded_at timestamp not null
+);
+create table if not exists raw.subscriptions (
+    external_subscription_id varchar primary key,
+    external_customer_id varchar not null,
+    plan_code varchar not null,
+    started_at timestamp not null,
+    ending_at timestamp,
+    loaded_at timestamp not null
+);
+create table if not exists raw.subscription_changes (
+    external_subscription_id varchar not null,
+    plan_code varchar not null,
+    changed_at timestamp not null,
+    loaded_at timestamp not null
+);
+"""
+
+
+def connect(path: str | Path, *, memory_limit: str | None = None, read_only: bool = False):
+    """Open the warehouse with the session settings every writer and reader must share."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("set TimeZone = 'UTC'")
+    # Only statically linked extensions (json, parquet, icu) are used; never try to download one.
+    con.execute("set autoinstall_known_extensions = false")
+    if memory_limit:
+        con.execute(f"set memory_limit = '{memory_limit}'")
+    return con
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(RAW_DDL)
+
+
+@cache
+def currency_exponents() -> dict[str, int]:
+    """ISO 4217 minor-unit exponents, from the dbt seed (one list for SQL and Python)."""
+    with CURRENCIES_CSV.open(newline="") as fh:
+        return {row["currency"]: int(row["minor_unit_exponent"]) for row in csv.DictReader(fh)}
+
+
+@contextmanager
+def writer_lock(data_dir: str | Path, *, timeout_s: float = 3600.0, poll_s: float = 0.5):
+    """Hold the single-writer lock of a data directory while writing its warehouse.
+
+    DuckDB allows one writing process per file, and any other process holding the file makes dbt fail.
+    Every step that writes (ingestion, dbt, the read-only snapshot) takes this lock, so runs started by
+    the CLI, a sensor, a schedule or a backfill queue behind each other instead of colliding. Readers
+    never take it: they read the snapshot (``warehouse.read.duckdb``). Do not nest it in one process.
+    """
+    path = Path(data_dir) / ".warehouse.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    with path.open("a+") as fh:
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"another process has been writing {path.parent} for over {timeout_s:.0f} s; "
+                        "wait for its run to finish (see the Dagster UI) and try again"
+                    ) from None
+                time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def publish_snapshot(db_path: str | Path, snapshot_path: str | Path) -> Path:
+    """Copy the warehouse to a read-only snapshot, swapped in atomically (call under writer_lock).
+
+    Readers that have the old snapshot open keep reading it (the old file lives on until they close it);
+    new readers open the new one. The copy is checkpointed first so it carries no WAL.
+    """
+    db_path, snapshot_path = Path(db_path), Path(snapshot_path)
+    con = connect(db_path)
+    try:
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    tmp = snapshot_path.with_name(f".{snapshot_path.name}.tmp")
+    shutil.copyfile(db_path, tmp)
+    os.replace(tmp, snapshot_path)
+    return snapshot_path

@@ -1,0 +1,95 @@
+"""dbt models as Dagster assets, in three blocks around the partitioned issuing step.
+
+    core       staging -> intermediate -> meters -> current invoice lines (unpartitioned)
+    issued     fct_issued_invoice_lines, fct_issued_invoices: append-only, partitioned by billing month
+    reporting  models that read what was issued (invoices, event outcomes, load accounting)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+
+from ..partitions import billing_month_partitions, month_label
+from ..project import dbt_project
+from ..resources import Warehouse
+
+ISSUED = "fct_issued_invoice_lines fct_issued_invoices"
+POOL = "warehouse"
+
+
+class MeterhouseTranslator(DagsterDbtTranslator):
+    """dbt sources share the raw assets' keys; groups follow the dbt folders."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return dg.AssetKey([dbt_resource_props["source_name"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        if dbt_resource_props["resource_type"] == "seed":
+            return "reference"
+        if len(fqn) > 2 and fqn[1] == "marts":
+            return fqn[2]  # usage, billing
+        if len(fqn) > 1:
+            return fqn[1]  # staging, intermediate
+        return None
+
+
+translator = MeterhouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def _build(context, dbt: DbtCliResource, warehouse: Warehouse, **dbt_vars):
+    warehouse.dbt_env()
+    args = ["build", "--vars", json.dumps(warehouse.dbt_vars(**dbt_vars))]
+    with warehouse.writing():
+        yield from dbt.cli(args, context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    exclude=f"{ISSUED.split()[0]}+",
+    dagster_dbt_translator=translator,
+    name="dbt_core",
+    pool=POOL,
+)
+def dbt_core(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    yield from _build(context, dbt, warehouse)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=ISSUED,
+    dagster_dbt_translator=translator,
+    partitions_def=billing_month_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    name="dbt_issued",
+    pool=POOL,
+)
+def dbt_issued(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    """Issue every due invoice of the run's billing months (a range runs as one dbt call)."""
+    keys = context.partition_key_range
+    yield from _build(
+        context, dbt, warehouse,
+        issue_month_from=month_label(keys.start), issue_month_to=month_label(keys.end),
+    )
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=f"{ISSUED.split()[0]}+",
+    exclude=ISSUED,
+    dagster_dbt_translator=translator,
+    name="dbt_reporting",
+    pool=POOL,
+)
+def dbt_reporting(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    yield from _build(context, dbt, warehouse)

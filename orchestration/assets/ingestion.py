@@ -1,0 +1,129 @@
+"""Python assets that land files into the `raw` schema. Thin wrappers over `ingestion` (plain Python).
+
+Their keys are the dbt sources' keys (["raw", <table>]), so the graph reads raw -> staging -> marts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from ingestion.accounts import load_accounts, write_accounts
+from ingestion.catalog import load_catalog, write_catalog
+from ingestion.events.intake import load_event_files
+
+from ..resources import Warehouse
+
+GROUP = "ingestion"
+POOL = "warehouse"
+
+CATALOG_TABLES = ["billable_metrics", "billable_metric_filters", "plans", "charges", "charge_filters"]
+ACCOUNT_TABLES = ["customers", "subscriptions", "subscription_changes"]
+EVENT_TABLES = ["event_loads", "events", "quarantined_events"]
+
+
+def _specs(tables: list[str], description: str, deps: list[dg.AssetKey] | None = None):
+    return [
+        dg.AssetSpec(["raw", t], group_name=GROUP, description=description, deps=deps or [], kinds={"duckdb"})
+        for t in tables
+    ]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dg.multi_asset(
+    name="catalog_files",
+    specs=_specs(CATALOG_TABLES, "The pricing catalog (DIR/catalog.yml, Lago's shapes), validated and loaded."),
+    pool=POOL,
+)
+def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    catalog = load_catalog(warehouse.path / "catalog.yml")
+    with warehouse.writing():
+        con = warehouse.connect()
+        try:
+            write_catalog(con, catalog, _now())
+        finally:
+            con.close()
+    for warning in getattr(catalog, "warnings", []) or []:
+        context.log.warning(warning)
+    counts = {
+        "billable_metrics": len(catalog.billable_metrics),
+        "plans": len(catalog.plans),
+        "charges": sum(len(p.charges) for p in catalog.plans),
+    }
+    for table in CATALOG_TABLES:
+        yield dg.MaterializeResult(asset_key=["raw", table], metadata=counts)
+
+
+@dg.multi_asset(
+    name="account_files",
+    specs=_specs(
+        ACCOUNT_TABLES,
+        "Customers, subscriptions and plan changes (DIR/landing/*.csv), validated against the catalog.",
+        deps=[dg.AssetKey(["raw", t]) for t in CATALOG_TABLES],
+    ),
+    pool=POOL,
+)
+def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    catalog = load_catalog(warehouse.path / "catalog.yml")
+    accounts = load_accounts(warehouse.path / "landing", catalog)
+    with warehouse.writing():
+        con = warehouse.connect()
+        try:
+            write_accounts(con, accounts, _now())
+        finally:
+            con.close()
+    counts = {
+        "customers": len(accounts.customers),
+        "subscriptions": len(accounts.subscriptions),
+        "subscription_changes": len(accounts.subscription_changes),
+    }
+    for table in ACCOUNT_TABLES:
+        yield dg.MaterializeResult(asset_key=["raw", table], metadata=counts)
+
+
+@dg.multi_asset(
+    name="event_files",
+    specs=_specs(
+        EVENT_TABLES,
+        "Usage event files dropped in DIR/landing/events (JSONL, JSONL.gz, CSV, Parquet), each loaded once "
+        "(ledger keyed by content hash); bad rows quarantined with a reason.",
+    ),
+    pool=POOL,
+)
+def event_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    settings = warehouse.settings()
+    events_dir = warehouse.path / "landing" / "events"
+    events_dir.mkdir(parents=True, exist_ok=True)
+    with warehouse.writing():
+        con = warehouse.connect()
+        try:
+            result = load_event_files(
+                con, events_dir, future_margin=timedelta(hours=settings.future_margin_hours)
+            )
+        finally:
+            con.close()
+    reasons: Counter[str] = Counter()
+    for f in result.files:
+        reasons.update(f.quarantined_by_reason)
+        if f.status == "loaded":
+            context.log.info(
+                f"{f.file_name}: {f.rows_read} rows read, {f.rows_landed} landed, "
+                f"{f.rows_quarantined} quarantined"
+            )
+        else:
+            context.log.info(f"{f.file_name}: skipped, same content already loaded")
+    metadata = {
+        "files_loaded": sum(f.status == "loaded" for f in result.files),
+        "files_skipped": sum(f.status != "loaded" for f in result.files),
+        "rows_read": sum(f.rows_read for f in result.files if f.status == "loaded"),
+        "rows_landed": sum(f.rows_landed for f in result.files if f.status == "loaded"),
+        "rows_quarantined": sum(f.rows_quarantined for f in result.files if f.status == "loaded"),
+        "quarantined_by_reason": dg.MetadataValue.json(dict(sorted(reasons.items()))),
+    }
+    for table in EVENT_TABLES:
+        yield dg.MaterializeResult(asset_key=["raw", table], metadata=metadata)

@@ -1,0 +1,119 @@
+"""`meterhouse`: the command line (generate sample data, run the pipeline, print the summary)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from .project import DBT_PROJECT_DIR
+
+
+def _prepare_environment(data_dir: Path) -> None:
+    """Everything a run needs in its environment: one absolute warehouse path, telemetry off."""
+    os.environ["MH_DATA_DIR"] = str(data_dir)
+    os.environ["DUCKDB_PATH"] = str(data_dir / "warehouse.duckdb")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+def ensure_manifest() -> Path:
+    """Parse the dbt project when target/manifest.json is missing or older than any project file."""
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    sources = [
+        p
+        for sub in ("models", "macros", "seeds", "tests")
+        for p in (DBT_PROJECT_DIR / sub).rglob("*")
+        if p.is_file()
+    ] + [DBT_PROJECT_DIR / "dbt_project.yml"]
+    newest = max(p.stat().st_mtime for p in sources)
+    if not manifest.exists() or manifest.stat().st_mtime < newest:
+        dbt = Path(sys.executable).parent / "dbt"
+        subprocess.run([str(dbt), "parse", "--quiet"], cwd=DBT_PROJECT_DIR, check=True)
+    return manifest
+
+
+def run_pipeline(data_dir: Path, *, raise_on_error: bool = True):
+    """Materialize everything on DIR: load files, build, issue every due month, publish the snapshot."""
+    data_dir = Path(data_dir).resolve()
+    if not (data_dir / "catalog.yml").exists():
+        raise SystemExit(
+            f"{data_dir}/catalog.yml not found: a data directory needs a catalog, landing/customers.csv, "
+            f"landing/subscriptions.csv and landing/events/ (see README, 'Files under DIR'); "
+            f"`meterhouse generate --data-dir {data_dir}` writes a sample one"
+        )
+    _prepare_environment(data_dir)
+    ensure_manifest()
+    import dagster as dg
+
+    from .definitions import defs
+    from .partitions import billing_month_partitions
+
+    keys = billing_month_partitions.get_partition_keys()
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    job = defs.resolve_job_def("close_month_job")
+    result = job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+            "meterhouse/source": "cli",
+        },
+        raise_on_error=raise_on_error,
+    )
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="meterhouse", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write a deterministic sample data set under DIR")
+    gen.add_argument("--data-dir", type=Path, required=True)
+    gen.add_argument("--customers", type=int, default=1000)
+    gen.add_argument("--months", type=int, default=3)
+    gen.add_argument("--events", type=int, default=1_000_000)
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 1),
+                     help="first day after the generated window (YYYY-MM-DD)")
+
+    run = sub.add_parser("run", help="load DIR's files, build meters and invoices, print the summary")
+    run.add_argument("--data-dir", type=Path, required=True)
+    run.add_argument("--format", choices=["text", "json"], default="text")
+
+    summ = sub.add_parser("summary", help="print the summary of DIR's last run (reads the snapshot)")
+    summ.add_argument("--data-dir", type=Path, required=True)
+    summ.add_argument("--format", choices=["text", "json"], default="text")
+
+    args = parser.parse_args(argv)
+
+    if args.command == "generate":
+        from ingestion.generate import generate
+
+        manifest = generate(
+            args.data_dir, customers=args.customers, months=args.months, events=args.events,
+            seed=args.seed, end_date=args.end_date,
+        )
+        print(f"Wrote sample data to {args.data_dir.resolve()} "
+              f"({manifest.get('total_rows', '?'):,} event rows; see generator_manifest.json)")
+        return 0
+
+    from .summary import collect, render
+
+    if args.command == "run":
+        result = run_pipeline(args.data_dir)
+        if not result.success:
+            print("The run failed; see the messages above.", file=sys.stderr)
+            return 1
+    summary = collect(args.data_dir)
+    print(json.dumps(summary, indent=2, default=str) if args.format == "json" else render(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

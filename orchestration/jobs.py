@@ -1,0 +1,24 @@
+"""Jobs an operator runs from the UI (or the CLI)."""
+
+import dagster as dg
+
+from .assets.dbt import dbt_issued
+from .partitions import billing_month_partitions
+
+_issued = dg.AssetSelection.assets(dbt_issued)
+
+refresh_job = dg.define_asset_job(
+    name="refresh_job",
+    selection=dg.AssetSelection.all() - _issued,
+    description="Load new files, rebuild meters and draft invoices, publish the read-only snapshot.",
+)
+
+close_month_job = dg.define_asset_job(
+    name="close_month_job",
+    selection=dg.AssetSelection.all(),
+    partitions_def=billing_month_partitions,
+    description=(
+        "Close a billing month: refresh everything, then issue every due invoice whose period ends in "
+        "that UTC month (append-only; re-running a closed month issues nothing twice)."
+    ),
+)

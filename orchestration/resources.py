@@ -1,0 +1,79 @@
+"""Resources: the data directory (settings, warehouse path, single-writer lock) and dbt."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from ingestion.config import Settings, load_settings
+from ingestion.warehouse import connect, writer_lock
+
+from .project import dbt_project
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+
+
+def data_dir_from_env() -> Path:
+    return Path(os.environ.get("MH_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
+
+
+class Warehouse(dg.ConfigurableResource):
+    """A Meterhouse data directory: settings, landing files, and the DuckDB warehouse (one writer)."""
+
+    data_dir: str
+
+    @property
+    def path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / "warehouse.duckdb"
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.path / "warehouse.read.duckdb"
+
+    def settings(self) -> Settings:
+        return load_settings(self.path)
+
+    def clock(self) -> datetime:
+        """"Now" for billing, naive UTC: the pinned clock of meterhouse.yml, else the wall clock."""
+        pinned = self.settings().clock
+        now = pinned if pinned is not None else datetime.now(UTC)
+        return now.astimezone(UTC).replace(tzinfo=None)
+
+    def connect(self):
+        return connect(self.db_path, memory_limit=self.settings().duckdb_memory_limit)
+
+    def writing(self):
+        """Context manager: the single-writer lock of this data directory."""
+        return writer_lock(self.path)
+
+    def dbt_env(self) -> None:
+        """dbt runs in a subprocess that reads the warehouse path from the environment (profiles.yml)."""
+        os.environ["DUCKDB_PATH"] = str(self.db_path)
+        os.environ["MH_DUCKDB_MEMORY_LIMIT"] = self.settings().duckdb_memory_limit
+
+    def dbt_vars(self, **extra) -> dict:
+        settings = self.settings()
+        return {
+            "billing_clock": self.clock().isoformat(sep=" "),
+            "grace_period_hours": settings.grace_period_hours,
+            "future_margin_hours": settings.future_margin_hours,
+            **extra,
+        }
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=dbt_project,
+        profiles_dir=str(dbt_project.project_dir),
+        dbt_executable=str(Path(sys.executable).parent / "dbt"),
+    )
