@@ -51,9 +51,10 @@ def run_pipeline(data_dir: Path, *, raise_on_error: bool = True):
     ensure_manifest()
     import dagster as dg
 
-    from .definitions import defs
+    from .definitions import build_defs
     from .partitions import billing_month_partitions
 
+    defs = build_defs(data_dir)
     keys = billing_month_partitions.get_partition_keys()
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = defs.resolve_job_def("close_month_job")

@@ -1,4 +1,10 @@
-"""The Dagster code location: `dagster dev -m orchestration.definitions` (or `make ui`)."""
+"""The Dagster code location: `dagster dev -m orchestration.definitions` (or `make ui`).
+
+The data directory comes from MH_DATA_DIR (default: the repo's data/). `build_defs(data_dir)` builds the
+same definitions for any directory; the CLI and the tests use it.
+"""
+
+from pathlib import Path
 
 import dagster as dg
 
@@ -10,10 +16,17 @@ from .resources import Warehouse, data_dir_from_env, dbt_resource
 from .schedules import daily_refresh_schedule, monthly_close_schedule
 from .sensors import landing_files_sensor
 
-defs = dg.Definitions(
-    assets=[catalog_files, account_files, event_files, dbt_core, dbt_issued, dbt_reporting, warehouse_snapshot],
-    jobs=[refresh_job, close_month_job],
-    schedules=[daily_refresh_schedule, monthly_close_schedule],
-    sensors=[landing_files_sensor],
-    resources={"warehouse": Warehouse(data_dir=str(data_dir_from_env())), "dbt": dbt_resource()},
-)
+ASSETS = [catalog_files, account_files, event_files, dbt_core, dbt_issued, dbt_reporting, warehouse_snapshot]
+
+
+def build_defs(data_dir: Path) -> dg.Definitions:
+    return dg.Definitions(
+        assets=ASSETS,
+        jobs=[refresh_job, close_month_job],
+        schedules=[daily_refresh_schedule, monthly_close_schedule],
+        sensors=[landing_files_sensor],
+        resources={"warehouse": Warehouse(data_dir=str(Path(data_dir).resolve())), "dbt": dbt_resource()},
+    )
+
+
+defs = build_defs(data_dir_from_env())

@@ -5,7 +5,6 @@
     reporting  models that read what was issued (invoices, event outcomes, load accounting)
 """
 
-from __future__ import annotations
 
 import json
 from collections.abc import Mapping

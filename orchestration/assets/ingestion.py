@@ -3,7 +3,6 @@
 Their keys are the dbt sources' keys (["raw", <table>]), so the graph reads raw -> staging -> marts.
 """
 
-from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta

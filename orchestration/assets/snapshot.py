@@ -1,6 +1,5 @@
 """The read-only copy every reader uses, published after the warehouse is built."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,0 +1,97 @@
+"""Settings from ``DIR/meterhouse.yml`` (see docs/contracts.md).
+
+The file is optional; absent, every setting takes its default. It is our own file, so an unknown key
+is an error (a misspelt ``grace_period_hour`` must not silently fall back to 72).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+)
+
+SETTINGS_FILE = "meterhouse.yml"
+
+# What `set memory_limit = '...'` accepts; checked because warehouse.connect() puts it in SQL text.
+_MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)
+
+
+class SettingsError(ValueError):
+    """meterhouse.yml is unreadable or invalid; the message names the file and each bad key."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # An invoice is issued when its period end + grace has passed.
+    grace_period_hours: Annotated[StrictInt, Field(ge=0)] = 72
+    # Event timestamps later than load time + margin are quarantined.
+    future_margin_hours: Annotated[StrictInt, Field(ge=0)] = 24
+    # None = wall clock; an aware timestamp pins "now" (kept in UTC).
+    clock: AwareDatetime | None = None
+    duckdb_memory_limit: str = "4GB"
+
+    @field_validator("clock")
+    @classmethod
+    def _clock_in_utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_limit(cls, value: str) -> str:
+        value = value.strip()
+        if not _MEMORY_LIMIT.match(value):
+            raise ValueError(f"{value!r} is not a DuckDB memory size such as '4GB' or '512MiB'")
+        return value
+
+    def now(self) -> datetime:
+        """The pinned clock if set, else the wall clock (aware, UTC)."""
+        return self.clock if self.clock is not None else datetime.now(UTC)
+
+
+def load_settings(data_dir: Path) -> Settings:
+    """Read ``data_dir/meterhouse.yml``; defaults when the file is absent or empty."""
+    path = Path(data_dir) / SETTINGS_FILE
+    if not path.exists():
+        return Settings()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path.name}: not valid YAML: {exc}") from exc
+    if data is None:
+        return Settings()
+    if not isinstance(data, dict):
+        raise SettingsError(
+            f"{path.name}: expected a mapping of settings, got {type(data).__name__}"
+        )
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError("\n".join(_describe(path, err) for err in exc.errors())) from exc
+
+
+def _describe(path: Path, err: Any) -> str:
+    key = ".".join(str(part) for part in err["loc"]) or "(file)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        known = ", ".join(Settings.model_fields)
+        message = f"unknown key; the known keys are {known}"
+    elif kind == "timezone_aware":
+        message = f"timestamp {str(err['input'])!r} has no UTC offset; add Z or +hh:mm"
+    else:
+        message = err["msg"].removeprefix("Value error, ")
+        if kind != "value_error":
+            message += f" (got {err['input']!r})"
+    return f"{path.name}: {key}: {message}"

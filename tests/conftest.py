@@ -1,0 +1,70 @@
+"""Shared fixtures. Nothing here reaches the network: telemetry is off before anything is imported."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DBT_DIR = REPO / "dbt_project"
+DBT = str(Path(sys.executable).parent / "dbt")
+
+
+def run_dbt(args: list[str], db_path: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DUCKDB_PATH": str(db_path)}
+    proc = subprocess.run([DBT, *args], cwd=DBT_DIR, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dagster_home(tmp_path_factory):
+    """An isolated Dagster instance for the whole session, telemetry off."""
+    home = tmp_path_factory.mktemp("dagster_home")
+    shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    yield home
+
+
+@pytest.fixture(scope="session")
+def dbt_manifest():
+    from orchestration.cli import ensure_manifest
+
+    return ensure_manifest()
+
+
+def copy_fixture(name: str, dest: Path) -> Path:
+    shutil.copytree(FIXTURES / name, dest, dirs_exist_ok=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def scenarios_dir(tmp_path_factory, dbt_manifest) -> Path:
+    """The hand-computed scenarios, run once through the whole Dagster pipeline (the integration test)."""
+    from orchestration.cli import run_pipeline
+
+    data_dir = copy_fixture("scenarios", tmp_path_factory.mktemp("scenarios"))
+    result = run_pipeline(data_dir)
+    assert result.success
+    return data_dir
+
+
+def query(db_path: Path, sql: str, params: list | None = None) -> list[tuple]:
+    from ingestion.warehouse import connect
+
+    con = connect(db_path, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()

@@ -1,0 +1,166 @@
+"""The whole pipeline (Dagster: files -> raw -> dbt -> issued invoices -> snapshot) on hand-computed scenarios.
+
+Every expected figure below is worked out by hand from tests/fixtures/scenarios (catalog.yml, the CSVs and
+landing/events/2026-09-usage.jsonl); the arithmetic is in the comments. The billing clock is pinned to
+2026-10-05T00:00Z with a 72 h grace period, so every September invoice is issued.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import query
+
+pytestmark = pytest.mark.slow
+
+# invoice_id -> total in minor units, status issued
+EXPECTED_ISSUED_TOTALS = {
+    # base 100.00; api_calls: us x3 + no region x1 = 4 x 0.015 = 0.06; eu x2 x 0.02 = 0.04 (b1's exact retry is a
+    # duplicate, b2's changed payload a conflict); gb 1.5 + 2.25 + 0.125 = 3.875 x 0.25 = 0.96875 -> 0.97
+    "inv_cus_basic_20261001": 10000 + 6 + 4 + 97,
+    # New York, started Sep 15 local: 16 of 30 days x 100.00 = 53.333.. -> 53.33; m1 at 2026-10-01T03:59:59Z is
+    # still September in New York: 1 x 0.015 = 0.015 -> 0.02 (half away from zero); m2 at 04:00Z is October.
+    "inv_cus_midmonth_20261001": 5333 + 2,
+    # August: base 300.00; storage +10 GB held Aug 16..31 = 16 of 31 days -> 5.161290322581 GB x 0.1 -> 0.52
+    "inv_cus_pro_20260901": 30000 + 52,
+    # September: users {u1, u3} = 2 x 2 = 4.00; seats latest 4 x 10 = 40.00; conns max 12.5 x 1.5 = 18.75;
+    # storage (10 x 10 days + 30 x 20 days) / 30 = 23.333333333334 x 0.1 -> 2.33; compute_hours ceil(1.5) = 2 x 0.5
+    "inv_cus_pro_20261001": 30000 + 400 + 4000 + 1875 + 233 + 100,
+    # Tokyo: y1..y5 fall in September JST (y1 = Sep 1 00:00 JST, y5 = Sep 30 23:59:59 JST) -> 5 x 0.3 = 1.5 -> 2 yen
+    "inv_cus_yen_20261001": 5000 + 2,
+    # pricing groups: region=us 2 GB, region=eu 3 GB, no region 1.5 GB, at 1.00
+    "inv_cus_group_20261001": 200 + 300 + 150,
+    "inv_cus_upgrade_20260901": 10000,
+    # upgrade on Sep 11 (15:00Z) takes effect that day: basic Sep 1..10 = 10/30 x 100.00 = 33.33 plus u1 0.015 -> 0.02,
+    # invoiced when the old plan's window ends (Sep 11)
+    "inv_cus_upgrade_20260911": 3333 + 2,
+    # pro Sep 11..30 = 20/30 x 300.00 = 200.00; u2 1 x 0.0005 -> 0.00
+    "inv_cus_upgrade_20261001": 20000,
+    # downgrade waits for the end of September: full pro month
+    "inv_cus_downgrade_20260901": 30000,
+    "inv_cus_downgrade_20261001": 30000,
+    # pay in advance: September's fee on Sep 1; on Oct 1 September's usage 3 x 0.01 and October's fee
+    "inv_cus_adv_20260901": 12000,
+    "inv_cus_adv_20261001": 3 + 12000,
+    # 10 trial days free: 20/30 x 31.00 = 20.666.. -> 20.67
+    "inv_cus_trial_20261001": 2067,
+    # ended Sep 20 at noon: days Sep 1..20 = 20/30 x 100.00 = 66.67, invoiced on Sep 20
+    "inv_cus_ended_20260920": 6667,
+    # two subscriptions: two base fees; am2 names sub_b: 0.015 -> 0.02; am1 names none and is ambiguous
+    "inv_cus_ambiguous_20261001": 10000 + 10000 + 2,
+    # anniversary Aug 15: first period Aug 15 - Sep 15 holds an1 (Sep 14 23:59:59)
+    "inv_cus_anniv_20260915": 10000 + 2,
+    # c1 (10 GB) replaced by c3 (6 GB), c2 voided by c4: 6 x 0.25 = 1.50
+    "inv_cus_corr_20261001": 10000 + 150,
+}
+
+
+def test_every_issued_invoice_matches_the_hand_computed_total(scenarios_dir):
+    rows = query(
+        scenarios_dir / "warehouse.read.duckdb",
+        "select invoice_id, total_amount_cents from billing.fct_invoices where invoice_status = 'issued'",
+    )
+    assert dict(rows) == EXPECTED_ISSUED_TOTALS
+
+
+def test_currency_and_billing_month_of_issued_invoices(scenarios_dir):
+    rows = dict(
+        (r[0], (r[1], r[2]))
+        for r in query(
+            scenarios_dir / "warehouse.read.duckdb",
+            "select invoice_id, currency, billing_month from billing.fct_issued_invoices",
+        )
+    )
+    assert rows["inv_cus_yen_20261001"] == ("JPY", "2026-09")  # Oct 1 00:00 JST = Sep 30 15:00 UTC
+    assert rows["inv_cus_midmonth_20261001"] == ("USD", "2026-10")  # Oct 1 00:00 EDT = Oct 1 04:00 UTC
+    assert rows["inv_cus_pro_20260901"] == ("USD", "2026-09")
+
+
+def test_each_event_has_the_hand_assigned_outcome(scenarios_dir):
+    outcomes = dict(
+        query(
+            scenarios_dir / "warehouse.read.duckdb",
+            "select outcome, count(*) from usage.fct_event_outcomes group by 1",
+        )
+    )
+    assert outcomes == {
+        "billed": 44,
+        "duplicate": 1,
+        "conflict": 1,
+        "superseded": 2,
+        "correction": 2,
+        "correction_orphan": 1,
+        "invalid_value": 1,
+        "unmatched_metric": 1,
+        "unmatched_customer": 1,
+        "no_active_subscription": 1,
+        "ambiguous_subscription": 1,
+    }
+    by_event = dict(
+        query(
+            scenarios_dir / "warehouse.read.duckdb",
+            "select event_id || '#' || row_number, outcome from usage.fct_event_outcomes",
+        )
+    )
+    assert by_event["b1#1"] == "billed"
+    assert by_event["b1#7"] == "duplicate"
+    assert by_event["b2#8"] == "conflict"
+    assert by_event["b10#12"] == "invalid_value"
+    assert by_event["b11#13"] == "unmatched_metric"
+    assert by_event["g1#14"] == "unmatched_customer"
+    assert by_event["c1#52"] == "superseded" and by_event["c3#54"] == "correction"
+    assert by_event["c5#56"] == "correction_orphan"
+    assert by_event["e1#47"] == "no_active_subscription"
+    assert by_event["am1#48"] == "ambiguous_subscription"
+
+
+def test_every_row_is_accounted_for(scenarios_dir):
+    (row,) = query(
+        scenarios_dir / "warehouse.read.duckdb",
+        "select rows_read, quarantined_rows, landed_rows, outcome_rows, is_balanced from usage.rpt_load_accounting",
+    )
+    assert row == (62, 6, 56, 56, True)
+    reasons = dict(
+        query(
+            scenarios_dir / "warehouse.read.duckdb",
+            "select quarantine_reason, count(*) from staging.stg_events__quarantined_events group by 1",
+        )
+    )
+    assert reasons == {
+        "invalid_json": 1,
+        "invalid_timestamp": 1,
+        "timestamp_out_of_range": 1,
+        "missing_field": 1,
+        "invalid_properties": 1,
+        "invalid_correction": 1,
+    }
+
+
+def test_an_invoice_line_traces_to_its_events(scenarios_dir):
+    """The gb line of cus_basic's September invoice is the sum of three events' values, found in SQL."""
+    rows = query(
+        scenarios_dir / "warehouse.read.duckdb",
+        """
+        select e.event_id, e.value
+        from billing.fct_issued_invoice_lines as l
+        join intermediate.int_usage_events_charged as e
+          on e.service_window_id = l.service_window_id and e.charge_id = l.charge_id
+         and e.filter_id is not distinct from l.filter_id and e.group_key = l.group_key
+        where l.invoice_id = 'inv_cus_basic_20261001' and l.billable_metric_code = 'gb'
+        order by e.event_id
+        """,
+    )
+    assert [(r[0], str(r[1].normalize())) for r in rows] == [("b7", "1.5"), ("b8", "2.25"), ("b9", "0.125")]
+
+
+def test_drafts_follow_the_data_and_are_not_issued(scenarios_dir):
+    rows = dict(
+        query(
+            scenarios_dir / "warehouse.read.duckdb",
+            "select invoice_id, invoice_status from billing.fct_invoices where invoice_status <> 'issued'",
+        )
+    )
+    # October's invoices are issued on Nov 1 (or Oct 15 for the anniversary): still drafts on Oct 5
+    assert rows["inv_cus_basic_20261101"] == "draft"
+    assert rows["inv_cus_anniv_20261015"] == "draft"
+    assert set(rows.values()) == {"draft"}
