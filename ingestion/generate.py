@@ -468,7 +468,7 @@ def _make_subscriptions(
 
     # Pre-drawn randomness, one array per decision, so the stream does not depend on branches.
     in_window = rng.random(n) < 0.20
-    days_before = rng.integers(1, 730, n)
+    days_before = rng.integers(1, 180, n)  # history before the event window: base fees only
     snap_first = rng.random(n) < 0.5
     at_midnight = rng.random(n) < 0.65
     secs = rng.integers(0, DAY, n)
@@ -479,7 +479,7 @@ def _make_subscriptions(
     second_family = rng.integers(1, len(FAMILIES), n)
     second_in_window = rng.random(n) < 0.4
     second_day = rng.random(n)
-    second_days_before = rng.integers(1, 365, n)
+    second_days_before = rng.integers(1, 120, n)
 
     def fmt(ts: int, tz: ZoneInfo, z: bool) -> str:
         return _iso_z(ts) if z else _iso_local(ts, tz)
@@ -756,10 +756,9 @@ def _gen_props(
                 for x, s in zip(v.tolist(), as_str.tolist(), strict=True)
             ]
         elif code == "storage":
-            pos_ = np.round(rng.lognormal(1.5, 1.0, n) * 1000)
-            neg_ = -np.round(rng.lognormal(0.5, 1.0, n) * 1000)
-            milli = np.where(rng.random(n) < 0.8, pos_, neg_)
-            milli = np.where(milli == 0, 1, milli).astype(np.int64)
+            # GB added: positive deltas only, so the stored level never goes below zero whatever the
+            # order events arrive in (a negative level would bill a negative GB-month).
+            milli = np.maximum(np.round(rng.lognormal(1.5, 1.0, n) * 1000), 1).astype(np.int64)
             as_str = rng.random(n) < 0.5
             out[idx] = [
                 f'{{"gb_delta": "{_fmt_milli(m)}"}}' if s else f'{{"gb_delta": {_fmt_milli(m)}}}'

@@ -6,40 +6,45 @@
     precise   : decimal(38, 24)  amounts before rounding (a product of two working decimals is exact here)
     minor     : bigint           an invoice line's amount in the currency's minor unit, rounded once
 
-  DuckDB returns DOUBLE for DECIMAL / DECIMAL, so every division goes through `div_exact`,
-  which divides scaled HUGEINTs and rounds half away from zero at `scale` decimals.
-  Limits: |num| < 10^13 and |den| < 10^13 (in the units given).
+  DuckDB returns DOUBLE for DECIMAL / DECIMAL, so every division goes through `div_exact` (or
+  `div_ceil`), which divides a scaled HUGEINT by a whole-number denominator and rounds half away from
+  zero at 12 decimals. Divisions by a decimal are written as multiplications (rate / 100 = rate * 0.01).
 -#}
 {% macro quantity_type() %}decimal(38, 12){% endmacro %}
 {% macro precise_type() %}decimal(38, 24){% endmacro %}
 
+{#- x x 10^12 as an exact HUGEINT (x at most 12 decimals). Split in whole and fractional parts: a DECIMAL(38,12)
+    times 10^12 would overflow DECIMAL's 38 digits long before HUGEINT's. -#}
 {% macro _scaled12(x) -%}
-    cast(cast({{ x }} as decimal(38, 12)) * 1000000000000 as hugeint)
+    (cast(trunc(cast({{ x }} as decimal(38, 12))) as hugeint) * 1000000000000
+     + cast((cast({{ x }} as decimal(38, 12)) - trunc(cast({{ x }} as decimal(38, 12)))) * 1000000000000 as hugeint))
 {%- endmacro %}
 
-{% macro div_exact(num, den, scale=12) -%}
+{#- num / den as decimal(38, 12), rounded half away from zero at the 12th decimal. `den` must be a whole
+    number (days, microseconds, a power of ten); num any decimal with at most 12 decimals, |num| < 8.5e25. -#}
+{% macro div_exact(num, den) -%}
     (
         cast(
-            sign({{ _scaled12(num) }}) * sign({{ _scaled12(den) }})
-            * ((abs({{ _scaled12(num) }}) * {{ 10 ** scale }} * 2 + abs({{ _scaled12(den) }}))
-               // (2 * abs({{ _scaled12(den) }})))
+            sign({{ _scaled12(num) }}) * sign(cast({{ den }} as hugeint))
+            * ((2 * abs({{ _scaled12(num) }}) + abs(cast({{ den }} as hugeint)))
+               // (2 * abs(cast({{ den }} as hugeint))))
             as decimal(38, 0)
-        ) * cast('1e-{{ scale }}' as decimal(38, {{ scale }}))
+        ) * cast('1e-12' as decimal(38, 12))
     )
 {%- endmacro %}
 
-{#- Ceiling of num/den at `scale` decimals (Lago ceils prorated and weighted meters). -#}
-{% macro div_ceil(num, den, scale=12) -%}
+{#- Ceiling of num / den at the 12th decimal (Lago ceils weighted and prorated meters); same limits. -#}
+{% macro div_ceil(num, den) -%}
     (
         cast(
             case
-                when sign({{ _scaled12(num) }}) * sign({{ _scaled12(den) }}) >= 0
-                    then (abs({{ _scaled12(num) }}) * {{ 10 ** scale }} + abs({{ _scaled12(den) }}) - 1)
-                         // abs({{ _scaled12(den) }})
-                else -((abs({{ _scaled12(num) }}) * {{ 10 ** scale }}) // abs({{ _scaled12(den) }}))
+                when sign({{ _scaled12(num) }}) * sign(cast({{ den }} as hugeint)) >= 0
+                    then (abs({{ _scaled12(num) }}) + abs(cast({{ den }} as hugeint)) - 1)
+                         // abs(cast({{ den }} as hugeint))
+                else -(abs({{ _scaled12(num) }}) // abs(cast({{ den }} as hugeint)))
             end
             as decimal(38, 0)
-        ) * cast('1e-{{ scale }}' as decimal(38, {{ scale }}))
+        ) * cast('1e-12' as decimal(38, 12))
     )
 {%- endmacro %}
 

@@ -37,8 +37,8 @@ base_fees as (
                 then cast({{ minor_to_major('p.amount_cents', 'cur.minor_unit_exponent') }} as {{ precise_type() }})
             else cast({{ div_exact(
                 'p.amount_cents * w.billable_days',
-                'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end',
-                scale=12) }} as {{ precise_type() }})
+                'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end'
+            ) }} as {{ precise_type() }})
         end as precise_amount,
         case when p.is_pay_in_advance then w.service_start_at else w.service_end_at end as issue_at,
         p.is_pay_in_advance as is_in_advance,
