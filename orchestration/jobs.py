@@ -3,7 +3,6 @@
 import dagster as dg
 
 from .assets.dbt import dbt_issued
-from .partitions import billing_month_partitions
 
 _issued = dg.AssetSelection.assets(dbt_issued)
 
@@ -16,7 +15,6 @@ refresh_job = dg.define_asset_job(
 close_month_job = dg.define_asset_job(
     name="close_month_job",
     selection=dg.AssetSelection.all(),
-    partitions_def=billing_month_partitions,
     description=(
         "Close a billing month: refresh everything, then issue every due invoice whose period ends in "
         "that UTC month (append-only; re-running a closed month issues nothing twice)."

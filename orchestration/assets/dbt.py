@@ -1,7 +1,7 @@
 """dbt models as Dagster assets, in three blocks around the partitioned issuing step.
 
     core       staging -> intermediate -> meters -> current invoice lines (unpartitioned)
-    issued     fct_issued_invoice_lines, fct_issued_invoices: append-only, partitioned by billing month
+    issued     fct_billing_ledger: the append-only record of issued documents, partitioned by billing month
     reporting  models that read what was issued (invoices, event outcomes, load accounting)
 """
 
@@ -17,7 +17,7 @@ from ..partitions import billing_month_partitions, month_label
 from ..project import dbt_project
 from ..resources import Warehouse
 
-ISSUED = "fct_issued_invoice_lines fct_issued_invoices"
+ISSUED = "fct_billing_ledger"
 POOL = "warehouse"
 
 
@@ -53,7 +53,7 @@ def _build(context, dbt: DbtCliResource, warehouse: Warehouse, **dbt_vars):
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    exclude=f"{ISSUED.split()[0]}+",
+    exclude=f"{ISSUED}+",
     dagster_dbt_translator=translator,
     name="dbt_core",
     pool=POOL,
@@ -84,7 +84,7 @@ def dbt_issued(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    select=f"{ISSUED.split()[0]}+",
+    select=f"{ISSUED}+",
     exclude=ISSUED,
     dagster_dbt_translator=translator,
     name="dbt_reporting",

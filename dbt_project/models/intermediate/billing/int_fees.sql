@@ -93,7 +93,7 @@ select
     w.currency,
     f.units,
     f.events_count,
-    f.unit_amount,
+    cast(f.unit_amount as {{ quantity_type() }}) as unit_amount,
     f.precise_amount,
     {{ to_minor_units('f.precise_amount', 'cur.minor_unit_exponent') }} as amount_cents,
     cur.minor_unit_exponent,
@@ -107,7 +107,9 @@ select
     w.period_end_at,
     w.days_in_period,
     w.billable_days,
-    f.issue_at
+    w.timezone,
+    f.issue_at,
+    f.issue_at + to_hours({{ var('grace_period_hours') }}) <= {{ clock() }} as is_due
 from fees as f
 inner join windows as w using (service_window_id)
 inner join currencies as cur on cur.currency = w.currency

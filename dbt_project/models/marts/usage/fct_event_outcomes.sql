@@ -14,7 +14,7 @@ attributed as (select * from {{ ref('int_usage_events_attributed') }}),
 issued_windows as (
     select service_window_id, min(cutoff_loaded_at) as cutoff_loaded_at
     from {{ ref('fct_issued_invoice_lines') }}
-    where fee_type = 'charge'
+    where fee_type = 'charge' and line_kind = 'fee'
     group by service_window_id
 ),
 
