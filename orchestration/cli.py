@@ -70,6 +70,32 @@ def run_pipeline(data_dir: Path, *, raise_on_error: bool = True):
     return result
 
 
+def _query(data_dir: Path, sql: str, fmt: str, max_rows: int) -> int:
+    """Read-only SQL on the snapshot, so it never blocks (or is blocked by) a run that writes."""
+    import duckdb
+
+    from ingestion.warehouse import connect
+
+    snapshot = Path(data_dir).resolve() / "warehouse.read.duckdb"
+    if not snapshot.exists():
+        print(f"{snapshot} does not exist yet: run `meterhouse run --data-dir {data_dir}` first", file=sys.stderr)
+        return 2
+    con = connect(snapshot, read_only=True)
+    try:
+        rel = con.sql(sql)
+        if fmt == "table":
+            rel.show(max_rows=max_rows, max_width=200)
+        else:
+            df = rel.df()
+            print(df.to_csv(index=False) if fmt == "csv" else df.to_json(orient="records", date_format="iso"))
+    except duckdb.Error as exc:
+        print(f"query failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        con.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="meterhouse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     summ.add_argument("--data-dir", type=Path, required=True)
     summ.add_argument("--format", choices=["text", "json"], default="text")
 
+    qry = sub.add_parser("query", help="run SQL on DIR's read-only snapshot and print the result")
+    qry.add_argument("--data-dir", type=Path, required=True)
+    qry.add_argument("sql")
+    qry.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    qry.add_argument("--max-rows", type=int, default=50)
+
     args = parser.parse_args(argv)
 
     if args.command == "generate":
@@ -103,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Wrote sample data to {args.data_dir.resolve()} "
               f"({manifest.get('total_rows', '?'):,} event rows; see generator_manifest.json)")
         return 0
+
+    if args.command == "query":
+        return _query(args.data_dir, args.sql, args.format, args.max_rows)
 
     from .summary import collect, render
 
