@@ -1,6 +1,6 @@
 {#-
-  Every effective event (after dedupe and corrections) gets a subscription service window or an
-  unmatched outcome (SEMANTICS.md "Attribution"), checked in this order:
+  Every landed event (after dedupe and corrections) with its attribution: the effective ones get a
+  subscription service window or an unmatched outcome (SEMANTICS.md "Attribution"), checked in order:
     unmatched_metric        the metric code is not in the catalog, or the plan of the event's own
                             subscription at that time does not price it
     unmatched_customer      the customer is unknown
@@ -9,17 +9,25 @@
     invalid_value           the metric's field is missing or not numeric (unique_count: missing, or an
                             operation_type other than add/remove)
     billed                  otherwise
+  Rows that are not effective (duplicates, superseded...) are kept with a null attribution, so that an
+  event that stops counting leaves its old window, which is recomputed.
   Values are read once, here, from the declared field of the metric as exact decimals.
+
+  Incremental: a batch re-attributes the rows deduplication/corrections changed (corrected_seq), and every
+  event of a customer whose billing windows or catalog changed (the customer's fingerprint over windows,
+  plans' charges and metrics). prior_service_window_id keeps the window a re-attributed event left.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['load_id', 'row_number'],
+        on_schema_change='fail',
+    )
+}}
 with
 
-effective as (
-    select * from {{ ref('int_usage_events_corrected') }} where is_effective
-),
-
 metrics as (select * from {{ ref('stg_catalog__billable_metrics') }}),
-
-customers as (select customer_id from {{ ref('stg_accounts__customers') }}),
 
 windows as (
     select service_window_id, subscription_id, customer_id, plan_code, service_start_at, service_end_at
@@ -29,6 +37,56 @@ windows as (
 priced as (
     select distinct plan_code, billable_metric_code from {{ ref('stg_catalog__charges') }}
 ),
+
+catalog_fingerprint as (
+    select md5(
+        coalesce((select string_agg(concat_ws('|', billable_metric_code, aggregation_type, field_name),
+                                    ',' order by billable_metric_code) from metrics), '')
+        || '#' ||
+        coalesce((select string_agg(concat_ws('|', plan_code, billable_metric_code), ','
+                                    order by plan_code, billable_metric_code) from priced), '')
+    ) as fp
+),
+
+customer_fingerprints as (
+    select
+        c.customer_id,
+        md5(
+            (select fp from catalog_fingerprint) || '#' ||
+            coalesce(string_agg(concat_ws('|', w.service_window_id, w.plan_code, w.service_end_at), ','
+                                order by w.service_window_id), '')
+        ) as customer_fp
+    from {{ ref('stg_accounts__customers') }} as c
+    left join windows as w using (customer_id)
+    group by c.customer_id
+),
+
+{% if is_incremental() %}
+state as (select coalesce(max(corrected_seq), 0) as corrected_seq, coalesce(max(attributed_seq), 0) as attributed_seq
+          from {{ this }}),
+
+stale_customers as (
+    select customer_id
+    from (select distinct customer_id, customer_fp from {{ this }}) as t
+    left join customer_fingerprints as f using (customer_id)
+    where f.customer_fp is distinct from t.customer_fp
+),
+
+to_process as (
+    select c.*, t.service_window_id as prior_service_window_id
+    from {{ ref('int_usage_events_corrected') }} as c
+    left join {{ this }} as t using (load_id, row_number)
+    where c.corrected_seq > (select corrected_seq from state)
+       or c.customer_id in (select customer_id from stale_customers)
+),
+{% else %}
+to_process as (
+    select c.*, cast(null as varchar) as prior_service_window_id
+    from {{ ref('int_usage_events_corrected') }} as c
+),
+{% endif %}
+
+effective as (select * from to_process where is_effective),
 
 explicit_match as (
     select
@@ -70,18 +128,19 @@ valued as (
         m.aggregation_type,
         m.field_name,
         m.billable_metric_code is not null as is_known_metric,
-        c.customer_id is not null as is_known_customer,
+        f.customer_id is not null as is_known_customer,
+        f.customer_fp,
         case when m.field_name is not null then e.properties ->> m.field_name end as value_text,
         case when m.field_name is not null
             then try_cast(e.properties ->> m.field_name as {{ quantity_type() }}) end as value,
         coalesce(e.properties ->> 'operation_type', 'add') as operation_type,
         coalesce(x.service_window_id, case when i.candidate_count = 1 then i.service_window_id end)
-            as service_window_id,
+            as matched_window_id,
         x.is_priced as explicit_is_priced,
         i.candidate_count
-    from effective as e
+    from to_process as e
     left join metrics as m on m.billable_metric_code = e.metric_code
-    left join customers as c on c.customer_id = e.customer_id
+    left join customer_fingerprints as f on f.customer_id = e.customer_id
     left join explicit_match as x on x.load_id = e.load_id and x.row_number = e.row_number
     left join implicit_match as i on i.load_id = e.load_id and i.row_number = e.row_number
 ),
@@ -90,6 +149,7 @@ outcomes as (
     select
         *,
         case
+            when not is_effective then null
             when not is_known_metric then 'unmatched_metric'
             when not is_known_customer then 'unmatched_customer'
             when subscription_id is not null and explicit_is_priced is null then 'no_active_subscription'
@@ -113,12 +173,17 @@ select
     replaces_event_id,
     metric_code,
     aggregation_type,
-    case when attribution_outcome = 'billed' then service_window_id end as service_window_id,
+    case when attribution_outcome = 'billed' then matched_window_id end as service_window_id,
+    prior_service_window_id,
+    correction_outcome,
     attribution_outcome,
     value,
     value_text,
     operation_type,
     properties,
     event_at,
-    loaded_at
+    loaded_at,
+    customer_fp,
+    corrected_seq,
+    {% if is_incremental() %}(select attributed_seq from state) + 1{% else %}1{% endif %} as attributed_seq
 from outcomes

@@ -8,12 +8,63 @@
       subscription stay the original's); `void` leaves nothing effective;
     - a correction whose original is unknown, or is itself a correction: `correction_orphan`.
   Duplicates and conflicts (from deduplication) keep their outcome and are never effective.
+  Incremental: a batch recomputes only the events whose key (customer_id, event_id) or whose original
+  (customer_id, correction_of) is touched by a newly loaded row; every recomputed row gets this run's
+  `corrected_seq`, which tells the next model what changed.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['load_id', 'row_number'],
+        on_schema_change='fail',
+    )
+}}
 with
+
+{% if is_incremental() %}
+state as (
+    select coalesce(max(max_load_id), 0) as max_load_id, coalesce(max(corrected_seq), 0) as corrected_seq
+    from {{ this }}
+),
+
+new_rows as (
+    select customer_id, event_id, correction_of
+    from {{ ref('stg_events__usage_events') }}
+    where load_id > (select max_load_id from state)
+),
+
+keys_new as (
+    select customer_id, event_id as key_id from new_rows
+    union
+    select customer_id, correction_of from new_rows where correction_of is not null
+),
+
+{#- close over one more step: the originals of corrections whose own key is touched (say, a re-sent
+    correction) must be recomputed with them -#}
+touched_keys as (
+    select customer_id, key_id from keys_new
+    union
+    select e.customer_id, e.correction_of
+    from {{ ref('stg_events__usage_events') }} as e
+    semi join keys_new as k on k.customer_id = e.customer_id and k.key_id = e.event_id
+    where e.correction_of is not null
+),
+
+touched_rows as (
+    select e.* from {{ ref('stg_events__usage_events') }} as e
+    semi join touched_keys as k on k.customer_id = e.customer_id and k.key_id = e.event_id
+    union
+    select e.* from {{ ref('stg_events__usage_events') }} as e
+    semi join touched_keys as k on k.customer_id = e.customer_id and k.key_id = e.correction_of
+),
+{% else %}
+touched_rows as (select * from {{ ref('stg_events__usage_events') }}),
+{% endif %}
 
 events as (
     select e.*, c.dedupe_status
-    from {{ ref('stg_events__usage_events') }} as e
+    from touched_rows as e
     inner join {{ ref('int_usage_events_classified') }} as c using (load_id, row_number)
 ),
 
@@ -78,4 +129,8 @@ outcomes as (
     from corrections as c
 )
 
-select * from outcomes
+select
+    outcomes.*,
+    (select coalesce(max(load_id), 0) from {{ ref('int_usage_events_classified') }}) as max_load_id,
+    {% if is_incremental() %}(select corrected_seq from state) + 1{% else %}1{% endif %} as corrected_seq
+from outcomes

@@ -11,13 +11,69 @@
                      ceiled at 12 decimals (recurring: the level carries over from earlier windows)
   Then the metric's optional rounding. Every charge window has a row for its default and each filter even
   with no events (units 0), so an invoice shows a charge that was not used.
+
+  Incremental, by service window: recomputes the windows whose charged events changed, and the windows
+  that are new or whose definition changed (window_fp: bounds, plan, its charges and filters); rows of
+  windows that no longer exist are deleted.
 -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='service_window_id',
+        on_schema_change='fail',
+        post_hook="delete from {{ this }} where service_window_id not in
+                   (select service_window_id from {{ ref('int_billing_periods') }})",
+    )
+}}
 with
 
-windows as (
-    select service_window_id, subscription_id, plan_code, service_start_at, service_end_at
-    from {{ ref('int_billing_periods') }}
+plan_fingerprints as (
+    select
+        ch.plan_code,
+        md5(string_agg(
+            concat_ws('|', ch.charge_id, ch.billable_metric_code, m.aggregation_type, m.is_recurring,
+                      m.rounding_function, m.rounding_precision, to_json(ch.pricing_group_keys),
+                      (select string_agg(f.filter_id || f.filter_values, ',' order by f.filter_id)
+                       from {{ ref('stg_catalog__charge_filters') }} as f where f.charge_id = ch.charge_id)),
+            ',' order by ch.charge_id)) as plan_fp
+    from {{ ref('stg_catalog__charges') }} as ch
+    inner join {{ ref('stg_catalog__billable_metrics') }} as m using (billable_metric_code)
+    group by ch.plan_code
 ),
+
+all_windows as (
+    select
+        w.service_window_id,
+        w.subscription_id,
+        w.plan_code,
+        w.service_start_at,
+        w.service_end_at,
+        md5(concat_ws('|', w.plan_code, w.service_start_at, w.service_end_at, coalesce(p.plan_fp, ''))) as window_fp
+    from {{ ref('int_billing_periods') }} as w
+    left join plan_fingerprints as p using (plan_code)
+),
+
+charged_rows as (select * from {{ ref('int_usage_events_charged') }}),
+
+{% if is_incremental() %}
+touched_windows as (
+    select distinct service_window_id
+    from charged_rows
+    where attributed_seq_applied > (select coalesce(max(attributed_seq_applied), 0) from {{ this }})
+    union
+    select a.service_window_id
+    from all_windows as a
+    anti join (select distinct service_window_id, window_fp from {{ this }}) as t
+        on t.service_window_id = a.service_window_id and t.window_fp = a.window_fp
+),
+
+windows as (
+    select * from all_windows where service_window_id in (select service_window_id from touched_windows)
+),
+{% else %}
+windows as (select * from all_windows),
+{% endif %}
 
 charges as (
     select
@@ -39,9 +95,10 @@ charged as (
         ch.aggregation_type,
         w.service_start_at,
         w.service_end_at
-    from {{ ref('int_usage_events_charged') }} as c
+    from charged_rows as c
     inner join charges as ch using (charge_id)
     inner join windows as w using (service_window_id)
+    where c.load_id is not null
 ),
 
 simple as (
@@ -192,7 +249,9 @@ select
     cast(c.aggregated_value as {{ quantity_type() }}) as aggregated_value,
     {{ apply_metric_rounding('c.aggregated_value', 'ch.rounding_function', 'ch.rounding_precision') }} as units,
     w.service_start_at,
-    w.service_end_at
+    w.service_end_at,
+    w.window_fp,
+    (select coalesce(max(attributed_seq_applied), 0) from charged_rows) as attributed_seq_applied
 from completed as c
 inner join charges as ch using (charge_id)
 inner join windows as w using (service_window_id)
