@@ -56,7 +56,11 @@ def run_pipeline(data_dir: Path, *, raise_on_error: bool = True):
 
     defs = build_defs(data_dir)
     keys = billing_month_partitions.get_partition_keys()
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
     job = defs.resolve_job_def("close_month_job")
     result = job.execute_in_process(
         instance=instance,
@@ -78,7 +82,10 @@ def _query(data_dir: Path, sql: str, fmt: str, max_rows: int) -> int:
 
     snapshot = Path(data_dir).resolve() / "warehouse.read.duckdb"
     if not snapshot.exists():
-        print(f"{snapshot} does not exist yet: run `meterhouse run --data-dir {data_dir}` first", file=sys.stderr)
+        print(
+            f"{snapshot} does not exist yet: run `meterhouse run --data-dir {data_dir}` first",
+            file=sys.stderr,
+        )
         return 2
     con = connect(snapshot, read_only=True)
     try:
@@ -87,7 +94,11 @@ def _query(data_dir: Path, sql: str, fmt: str, max_rows: int) -> int:
             rel.show(max_rows=max_rows, max_width=200)
         else:
             df = rel.df()
-            print(df.to_csv(index=False) if fmt == "csv" else df.to_json(orient="records", date_format="iso"))
+            print(
+                df.to_csv(index=False)
+                if fmt == "csv"
+                else df.to_json(orient="records", date_format="iso")
+            )
     except duckdb.Error as exc:
         print(f"query failed: {exc}", file=sys.stderr)
         return 2
@@ -106,14 +117,22 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--months", type=int, default=3)
     gen.add_argument("--events", type=int, default=1_000_000)
     gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 1),
-                     help="first day after the generated window (YYYY-MM-DD)")
+    gen.add_argument(
+        "--end-date",
+        type=date.fromisoformat,
+        default=date(2026, 11, 1),
+        help="first day after the generated window (YYYY-MM-DD)",
+    )
 
-    run = sub.add_parser("run", help="load DIR's files, build meters and invoices, print the summary")
+    run = sub.add_parser(
+        "run", help="load DIR's files, build meters and invoices, print the summary"
+    )
     run.add_argument("--data-dir", type=Path, required=True)
     run.add_argument("--format", choices=["text", "json"], default="text")
 
-    summ = sub.add_parser("summary", help="print the summary of DIR's last run (reads the snapshot)")
+    summ = sub.add_parser(
+        "summary", help="print the summary of DIR's last run (reads the snapshot)"
+    )
     summ.add_argument("--data-dir", type=Path, required=True)
     summ.add_argument("--format", choices=["text", "json"], default="text")
 
@@ -129,11 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         from ingestion.generate import generate
 
         manifest = generate(
-            args.data_dir, customers=args.customers, months=args.months, events=args.events,
-            seed=args.seed, end_date=args.end_date,
+            args.data_dir,
+            customers=args.customers,
+            months=args.months,
+            events=args.events,
+            seed=args.seed,
+            end_date=args.end_date,
         )
-        print(f"Wrote sample data to {args.data_dir.resolve()} "
-              f"({manifest.get('total_rows', '?'):,} event rows; see generator_manifest.json)")
+        print(
+            f"Wrote sample data to {args.data_dir.resolve()} "
+            f"({manifest.get('total_rows', '?'):,} event rows; see generator_manifest.json)"
+        )
         return 0
 
     if args.command == "query":

@@ -16,7 +16,15 @@ from .resources import Warehouse, data_dir_from_env, dbt_resource
 from .schedules import daily_refresh_schedule, monthly_close_schedule
 from .sensors import landing_files_sensor
 
-ASSETS = [catalog_files, account_files, event_files, dbt_core, dbt_issued, dbt_reporting, warehouse_snapshot]
+ASSETS = [
+    catalog_files,
+    account_files,
+    event_files,
+    dbt_core,
+    dbt_issued,
+    dbt_reporting,
+    warehouse_snapshot,
+]
 
 
 def build_defs(data_dir: Path) -> dg.Definitions:
@@ -25,7 +33,10 @@ def build_defs(data_dir: Path) -> dg.Definitions:
         jobs=[refresh_job, close_month_job],
         schedules=[daily_refresh_schedule, monthly_close_schedule],
         sensors=[landing_files_sensor],
-        resources={"warehouse": Warehouse(data_dir=str(Path(data_dir).resolve())), "dbt": dbt_resource()},
+        resources={
+            "warehouse": Warehouse(data_dir=str(Path(data_dir).resolve())),
+            "dbt": dbt_resource(),
+        },
     )
 
 

@@ -44,7 +44,7 @@ class Warehouse(dg.ConfigurableResource):
         return load_settings(self.path)
 
     def clock(self) -> datetime:
-        """"Now" for billing, naive UTC: the pinned clock of meterhouse.yml, else the wall clock."""
+        """ "Now" for billing, naive UTC: the pinned clock of meterhouse.yml, else the wall clock."""
         pinned = self.settings().clock
         now = pinned if pinned is not None else datetime.now(UTC)
         return now.astimezone(UTC).replace(tzinfo=None)

@@ -1,6 +1,5 @@
 """A sensor that starts a refresh when event files land (it never opens the warehouse)."""
 
-
 import hashlib
 from pathlib import Path
 

@@ -49,7 +49,10 @@ def collect(data_dir: Path) -> dict:
         }
         outcomes = {
             r["outcome"]: r["n"]
-            for r in _rows(con, "select outcome, count(*) as n from usage.fct_event_outcomes group by 1 order by 1")
+            for r in _rows(
+                con,
+                "select outcome, count(*) as n from usage.fct_event_outcomes group by 1 order by 1",
+            )
         }
         months = _rows(
             con,
@@ -120,7 +123,11 @@ def render(summary: dict) -> str:
             f"{m['billing_month']:<15}{m['currency']:<10}{m['invoices']:>8,}{m['issued']:>8,}"
             f"{m['meters']:>9,}{m['metered_events']:>16,}{m['total']:>17}"
         )
-    out += ["", "Top customers (issued invoices)", "customer                currency  invoices            total"]
+    out += [
+        "",
+        "Top customers (issued invoices)",
+        "customer                currency  invoices            total",
+    ]
     for t in summary["top_customers"]:
         out.append(f"{t['customer_id']:<24}{t['currency']:<10}{t['invoices']:>8,}{t['total']:>17}")
     out += [

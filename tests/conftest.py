@@ -24,7 +24,9 @@ def run_dbt(args: list[str], db_path: Path, check: bool = True) -> subprocess.Co
     env = {**os.environ, "DUCKDB_PATH": str(db_path)}
     proc = subprocess.run([DBT, *args], cwd=DBT_DIR, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise AssertionError(f"dbt {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}")
+        raise AssertionError(
+            f"dbt {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-2000:]}"
+        )
     return proc
 
 

@@ -72,7 +72,10 @@ def test_currency_and_billing_month_of_issued_invoices(scenarios_dir):
         )
     )
     assert rows["inv_cus_yen_20261001"] == ("JPY", "2026-09")  # Oct 1 00:00 JST = Sep 30 15:00 UTC
-    assert rows["inv_cus_midmonth_20261001"] == ("USD", "2026-10")  # Oct 1 00:00 EDT = Oct 1 04:00 UTC
+    assert rows["inv_cus_midmonth_20261001"] == (
+        "USD",
+        "2026-10",
+    )  # Oct 1 00:00 EDT = Oct 1 04:00 UTC
     assert rows["inv_cus_pro_20260901"] == ("USD", "2026-09")
 
 
@@ -150,7 +153,11 @@ def test_an_invoice_line_traces_to_its_events(scenarios_dir):
         order by e.event_id
         """,
     )
-    assert [(r[0], str(r[1].normalize())) for r in rows] == [("b7", "1.5"), ("b8", "2.25"), ("b9", "0.125")]
+    assert [(r[0], str(r[1].normalize())) for r in rows] == [
+        ("b7", "1.5"),
+        ("b8", "2.25"),
+        ("b9", "0.125"),
+    ]
 
 
 def test_drafts_follow_the_data_and_are_not_issued(scenarios_dir):

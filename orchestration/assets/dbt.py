@@ -1,17 +1,21 @@
 """dbt models as Dagster assets, in three blocks around the partitioned issuing step.
 
-    core       staging -> intermediate -> meters -> current invoice lines (unpartitioned)
-    issued     fct_billing_ledger: the append-only record of issued documents, partitioned by billing month
-    reporting  models that read what was issued (invoices, event outcomes, load accounting)
+core       staging -> intermediate -> meters -> current invoice lines (unpartitioned)
+issued     fct_billing_ledger: the append-only record of issued documents, partitioned by billing month
+reporting  models that read what was issued (invoices, event outcomes, load accounting)
 """
-
 
 import json
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    dbt_assets,
+)
 
 from ..partitions import billing_month_partitions, month_label
 from ..project import dbt_project
@@ -76,8 +80,11 @@ def dbt_issued(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     """Issue every due invoice of the run's billing months (a range runs as one dbt call)."""
     keys = context.partition_key_range
     yield from _build(
-        context, dbt, warehouse,
-        issue_month_from=month_label(keys.start), issue_month_to=month_label(keys.end),
+        context,
+        dbt,
+        warehouse,
+        issue_month_from=month_label(keys.start),
+        issue_month_to=month_label(keys.end),
     )
 
 

@@ -3,7 +3,6 @@
 Their keys are the dbt sources' keys (["raw", <table>]), so the graph reads raw -> staging -> marts.
 """
 
-
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -18,14 +17,22 @@ from ..resources import Warehouse
 GROUP = "ingestion"
 POOL = "warehouse"
 
-CATALOG_TABLES = ["billable_metrics", "billable_metric_filters", "plans", "charges", "charge_filters"]
+CATALOG_TABLES = [
+    "billable_metrics",
+    "billable_metric_filters",
+    "plans",
+    "charges",
+    "charge_filters",
+]
 ACCOUNT_TABLES = ["customers", "subscriptions", "subscription_changes"]
 EVENT_TABLES = ["event_loads", "events", "quarantined_events"]
 
 
 def _specs(tables: list[str], description: str, deps: list[dg.AssetKey] | None = None):
     return [
-        dg.AssetSpec(["raw", t], group_name=GROUP, description=description, deps=deps or [], kinds={"duckdb"})
+        dg.AssetSpec(
+            ["raw", t], group_name=GROUP, description=description, deps=deps or [], kinds={"duckdb"}
+        )
         for t in tables
     ]
 
@@ -36,7 +43,10 @@ def _now() -> datetime:
 
 @dg.multi_asset(
     name="catalog_files",
-    specs=_specs(CATALOG_TABLES, "The pricing catalog (DIR/catalog.yml, Lago's shapes), validated and loaded."),
+    specs=_specs(
+        CATALOG_TABLES,
+        "The pricing catalog (DIR/catalog.yml, Lago's shapes), validated and loaded.",
+    ),
     pool=POOL,
 )
 def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):

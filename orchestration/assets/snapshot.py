@@ -1,6 +1,5 @@
 """The read-only copy every reader uses, published after the warehouse is built."""
 
-
 import dagster as dg
 
 from ingestion.warehouse import publish_snapshot
