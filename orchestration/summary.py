@@ -76,9 +76,17 @@ def collect(data_dir: Path) -> dict:
         top = _rows(
             con,
             """
-            select customer_id, currency, sum(total_amount_cents) as total_amount_cents, count(*) as invoices
-            from billing.fct_invoices where invoice_status = 'issued'
-            group by 1, 2 order by total_amount_cents desc, customer_id limit 10
+            -- ranked within each currency: amounts in different currencies are never compared or summed
+            select * from (
+                select customer_id, currency, sum(total_amount_cents) as total_amount_cents,
+                       count(*) as invoices,
+                       row_number() over (partition by currency
+                                          order by sum(total_amount_cents) desc, customer_id) as rank
+                from billing.fct_invoices where invoice_status = 'issued'
+                group by 1, 2
+            )
+            where rank <= 3
+            order by currency, rank
             """,
         )
     finally:
@@ -125,7 +133,7 @@ def render(summary: dict) -> str:
         )
     out += [
         "",
-        "Top customers (issued invoices)",
+        "Top customers per currency (issued invoices)",
         "customer                currency  invoices            total",
     ]
     for t in summary["top_customers"]:
@@ -134,6 +142,7 @@ def render(summary: dict) -> str:
         "",
         f"Warehouse (writer):   {summary['warehouse']}",
         f"Read-only snapshot:   {summary['snapshot']}",
-        f"Query it:             duckdb -readonly {summary['snapshot']}  (or duckdb.connect(path, read_only=True))",
+        f"Query it:             .venv/bin/meterhouse query --data-dir {summary['data_dir']} \"select ...\"",
+        f"                      or duckdb.connect('{summary['snapshot']}', read_only=True) in Python",
     ]
     return "\n".join(out)
