@@ -185,7 +185,9 @@ def publish_snapshot(db_path: str | Path, snapshot_path: str | Path) -> Path:
     """Copy the warehouse to a read-only snapshot, swapped in atomically (call under writer_lock).
 
     Readers that have the old snapshot open keep reading it (the old file lives on until they close it);
-    new readers open the new one. The copy is checkpointed first so it carries no WAL.
+    readers that open it afterwards see the new one. DuckDB shares one database instance per path within a
+    process, so a process that keeps a connection open sees the old snapshot on new connections too until
+    it closes them all (a notebook should reconnect). The copy is checkpointed first so it has no WAL.
     """
     db_path, snapshot_path = Path(db_path), Path(snapshot_path)
     con = connect(db_path)

@@ -13,7 +13,7 @@ from .assets.ingestion import account_files, catalog_files, event_files
 from .assets.snapshot import warehouse_snapshot
 from .jobs import close_month_job, refresh_job
 from .resources import Warehouse, data_dir_from_env, dbt_resource
-from .schedules import daily_refresh_schedule, monthly_close_schedule
+from .schedules import daily_close_schedule, monthly_close_schedule
 from .sensors import landing_files_sensor
 
 ASSETS = [
@@ -31,7 +31,7 @@ def build_defs(data_dir: Path) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
         jobs=[refresh_job, close_month_job],
-        schedules=[daily_refresh_schedule, monthly_close_schedule],
+        schedules=[daily_close_schedule, monthly_close_schedule],
         sensors=[landing_files_sensor],
         resources={
             "warehouse": Warehouse(data_dir=str(Path(data_dir).resolve())),

@@ -16,7 +16,8 @@ close_month_job = dg.define_asset_job(
     name="close_month_job",
     selection=dg.AssetSelection.all(),
     description=(
-        "Close a billing month: refresh everything, then issue every due invoice whose period ends in "
-        "that UTC month (append-only; re-running a closed month issues nothing twice)."
+        "Close a billing month and every earlier one: refresh everything, then issue every due invoice "
+        "whose billing month (UTC month of its period end) is at most the partition's (append-only; "
+        "re-running a closed month issues nothing twice)."
     ),
 )

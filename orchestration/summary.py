@@ -142,7 +142,7 @@ def render(summary: dict) -> str:
         "",
         f"Warehouse (writer):   {summary['warehouse']}",
         f"Read-only snapshot:   {summary['snapshot']}",
-        f"Query it:             .venv/bin/meterhouse query --data-dir {summary['data_dir']} \"select ...\"",
+        f'Query it:             .venv/bin/meterhouse query --data-dir {summary["data_dir"]} "select ..."',
         f"                      or duckdb.connect('{summary['snapshot']}', read_only=True) in Python",
     ]
     return "\n".join(out)

@@ -19,14 +19,15 @@ Rules, in the order they are checked (the first that fails is the row's single q
 4. ``invalid_timestamp``: a string that is neither epoch seconds nor ISO-8601, or ISO-8601 without an
    offset (``Z``/``+hh:mm`` required), or a non-finite number.
 5. ``timestamp_out_of_range``: before ``2000-01-01T00:00:00Z`` or strictly later than
-   ``loaded_at + future_margin`` (compared on the exact value, before truncation).
+   ``loaded_at + future_margin`` (both bounds inclusive; an epoch value is compared exactly, an
+   ISO-8601 value after its fraction is truncated to microseconds).
 6. ``invalid_properties``: ``properties`` (alias ``data``) is not an object (absent/null -> ``{}``).
    With ``text_properties=True`` (CSV, Parquet string column) a string is JSON text to decode.
 7. ``invalid_correction``: ``correction_type`` without ``correction_of`` or the reverse, a type other
    than ``void``/``replace`` (case-sensitive), or ``correction_of`` equal to the row's own event_id.
 
 Optional ``subscription_id``, ``correction_of`` and ``correction_type`` that are empty strings are
-treated as absent (NULL).
+treated as absent (NULL). Ids are otherwise kept exactly as sent (no trimming, no case folding).
 
 Timestamps: epoch seconds are read exactly (``int``/``Decimal``, a numeric string through
 ``Decimal``; a float from Parquet through its shortest ``repr``) and *truncated* (floored) to the

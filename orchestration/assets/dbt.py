@@ -77,15 +77,12 @@ def dbt_core(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     pool=POOL,
 )
 def dbt_issued(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-    """Issue every due invoice of the run's billing months (a range runs as one dbt call)."""
+    """Close the run's billing month and every month before it: issue each invoice that is due.
+
+    A range (a backfill) runs as one dbt call that closes through its last month.
+    """
     keys = context.partition_key_range
-    yield from _build(
-        context,
-        dbt,
-        warehouse,
-        issue_month_from=month_label(keys.start),
-        issue_month_to=month_label(keys.end),
-    )
+    yield from _build(context, dbt, warehouse, close_through_month=month_label(keys.end))
 
 
 @dbt_assets(

@@ -17,8 +17,10 @@
     document_type credit_note, line_kind credit     : a decrease, credited against the original invoice
   Every row records the load-time cut-off it used (the newest load at that moment) and when it was issued:
   rebuilding from raw events with as_of_loaded_at = that cut-off reproduces it.
-  issue_month_from / issue_month_to (YYYY-MM) limit which invoices' billing months a run may issue (the
-  Dagster partitions); credit notes and standalone adjustments are issued by any run.
+  close_through_month (YYYY-MM, the Dagster partition) closes a billing month and every month before it: a
+  run issues each due invoice whose billing month is at most that month (an invoice issued late in a month,
+  say on an anniversary, is closed by the next run, never skipped). Credit notes and standalone adjustments
+  are issued by any run.
 -#}
 {%- set cols = fee_descriptive_columns() %}
 with
@@ -73,8 +75,7 @@ unissued as (
 to_issue as (
     select * from unissued
     where is_due
-    {% if var('issue_month_from') %} and billing_month >= '{{ var("issue_month_from") }}' {% endif %}
-    {% if var('issue_month_to') %} and billing_month <= '{{ var("issue_month_to") }}' {% endif %}
+    {% if var('close_through_month') %} and billing_month <= '{{ var("close_through_month") }}' {% endif %}
 ),
 
 next_invoice as (
