@@ -120,6 +120,13 @@ create table if not exists raw.subscriptions (
     ending_at timestamp,
     loaded_at timestamp not null
 );
+create table if not exists raw.run_context (
+    billing_clock timestamp not null,
+    grace_period_hours integer not null,
+    future_margin_hours integer not null,
+    close_through_month varchar,
+    written_at timestamp not null
+);
 create table if not exists raw.subscription_changes (
     external_subscription_id varchar not null,
     plan_code varchar not null,
@@ -179,6 +186,30 @@ def writer_lock(data_dir: str | Path, *, timeout_s: float = 3600.0, poll_s: floa
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_run_context(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    billing_clock,
+    grace_period_hours: int,
+    future_margin_hours: int,
+    close_through_month: str | None = None,
+) -> None:
+    """The settings of the dbt build about to run, as data (one row) rather than dbt --vars.
+
+    dbt re-parses the whole project whenever its vars change; reading the clock, the grace period and the
+    month being closed from this table keeps partial parsing (seconds per invocation) and records what the
+    last build used.
+    """
+    ensure_raw_schema(con)
+    con.execute("begin")
+    con.execute("delete from raw.run_context")
+    con.execute(
+        "insert into raw.run_context values (?, ?, ?, ?, now()::timestamp)",
+        [billing_clock, grace_period_hours, future_margin_hours, close_through_month],
+    )
+    con.execute("commit")
 
 
 def publish_snapshot(db_path: str | Path, snapshot_path: str | Path) -> Path:

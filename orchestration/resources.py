@@ -11,7 +11,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from ingestion.config import Settings, load_settings
-from ingestion.warehouse import connect, writer_lock
+from ingestion.warehouse import connect, write_run_context, writer_lock
 
 from .project import dbt_project
 
@@ -61,14 +61,20 @@ class Warehouse(dg.ConfigurableResource):
         os.environ["DUCKDB_PATH"] = str(self.db_path)
         os.environ["MH_DUCKDB_MEMORY_LIMIT"] = self.settings().duckdb_memory_limit
 
-    def dbt_vars(self, **extra) -> dict:
+    def write_run_context(self, close_through_month: str | None = None) -> None:
+        """What the next dbt build reads as its clock, grace period and month to close (call under the lock)."""
         settings = self.settings()
-        return {
-            "billing_clock": self.clock().isoformat(sep=" "),
-            "grace_period_hours": settings.grace_period_hours,
-            "future_margin_hours": settings.future_margin_hours,
-            **extra,
-        }
+        con = self.connect()
+        try:
+            write_run_context(
+                con,
+                billing_clock=self.clock(),
+                grace_period_hours=settings.grace_period_hours,
+                future_margin_hours=settings.future_margin_hours,
+                close_through_month=close_through_month,
+            )
+        finally:
+            con.close()
 
 
 def dbt_resource() -> DbtCliResource:

@@ -49,10 +49,20 @@
     end
 {%- endmacro %}
 
-{% macro clock() -%}
-    {%- if var('billing_clock') -%}
-        cast('{{ var("billing_clock") }}' as timestamp)
+{#-
+  The settings of a build: a --vars value wins (tests, previews, rebuilds), else the row the orchestration
+  wrote to raw.run_context before the build (so dbt keeps partial parsing between runs). The clock falls
+  back to now(), the others to their documented defaults.
+-#}
+{% macro run_setting(name, sql_type, default_sql) -%}
+    {%- if var(name, none) is not none -%}
+        cast('{{ var(name) }}' as {{ sql_type }})
     {%- else -%}
-        cast(now() as timestamp)
+        coalesce((select cast({{ name }} as {{ sql_type }}) from {{ source('raw', 'run_context') }}), {{ default_sql }})
     {%- endif -%}
 {%- endmacro %}
+
+{% macro clock() -%}{{ run_setting('billing_clock', 'timestamp', 'cast(now() as timestamp)') }}{%- endmacro %}
+{% macro grace_period_hours() -%}{{ run_setting('grace_period_hours', 'integer', '72') }}{%- endmacro %}
+{% macro future_margin_hours() -%}{{ run_setting('future_margin_hours', 'integer', '24') }}{%- endmacro %}
+{% macro close_through_month() -%}{{ run_setting('close_through_month', 'varchar', 'null') }}{%- endmacro %}

@@ -5,7 +5,6 @@ issued     fct_billing_ledger: the append-only record of issued documents, parti
 reporting  models that read what was issued (invoices, event outcomes, load accounting)
 """
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,11 +46,15 @@ class MeterhouseTranslator(DagsterDbtTranslator):
 translator = MeterhouseTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def _build(context, dbt: DbtCliResource, warehouse: Warehouse, **dbt_vars):
+def _build(
+    context, dbt: DbtCliResource, warehouse: Warehouse, close_through_month: str | None = None
+):
+    """`dbt build` of this block. Its settings go in raw.run_context, not --vars: changing vars makes dbt
+    re-parse the whole project on every invocation."""
     warehouse.dbt_env()
-    args = ["build", "--vars", json.dumps(warehouse.dbt_vars(**dbt_vars))]
     with warehouse.writing():
-        yield from dbt.cli(args, context=context).stream()
+        warehouse.write_run_context(close_through_month=close_through_month)
+        yield from dbt.cli(["build"], context=context).stream()
 
 
 @dbt_assets(

@@ -17,11 +17,11 @@ phases as (
         {{ to_local('p.subscription_started_at', 'p.timezone') }} as started_local,
         {{ to_local('p.phase_start_at', 'p.timezone') }} as phase_start_local,
         {{ to_local(
-            'least(p.phase_end_at, ' ~ clock() ~ ' + to_hours(' ~ var('future_margin_hours', 24) ~ '))',
+            'least(p.phase_end_at, ' ~ clock() ~ ' + to_hours(' ~ future_margin_hours() ~ '))',
             'p.timezone') }} as horizon_local
     from {{ ref('int_subscription_phases') }} as p
     inner join {{ ref('stg_catalog__plans') }} as plans using (plan_code)
-    where p.phase_start_at <= {{ clock() }} + to_hours({{ var('future_margin_hours', 24) }})
+    where p.phase_start_at <= {{ clock() }} + to_hours({{ future_margin_hours() }})
 ),
 
 based as (

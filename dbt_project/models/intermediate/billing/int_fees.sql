@@ -109,7 +109,7 @@ select
     w.billable_days,
     w.timezone,
     f.issue_at,
-    f.issue_at + to_hours({{ var('grace_period_hours') }}) <= {{ clock() }} as is_due
+    f.issue_at + to_hours({{ grace_period_hours() }}) <= {{ clock() }} as is_due
 from fees as f
 inner join windows as w using (service_window_id)
 inner join currencies as cur on cur.currency = w.currency

@@ -75,7 +75,7 @@ unissued as (
 to_issue as (
     select * from unissued
     where is_due
-    {% if var('close_through_month') %} and billing_month <= '{{ var("close_through_month") }}' {% endif %}
+      and billing_month <= coalesce({{ close_through_month() }}, billing_month)
 ),
 
 next_invoice as (
