@@ -55,20 +55,17 @@ def run_pipeline(data_dir: Path, *, raise_on_error: bool = True):
     from .partitions import billing_month_partitions
 
     defs = build_defs(data_dir)
-    keys = billing_month_partitions.get_partition_keys()
     instance = (
         dg.DagsterInstance.get()
         if os.environ.get("DAGSTER_HOME")
         else dg.DagsterInstance.ephemeral()
     )
     job = defs.resolve_job_def("close_month_job")
+    # the current billing month: closing it closes every earlier month too (the same run the sensor starts)
     result = job.execute_in_process(
         instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": keys[0],
-            "dagster/asset_partition_range_end": keys[-1],
-            "meterhouse/source": "cli",
-        },
+        partition_key=billing_month_partitions.get_last_partition_key(),
+        tags={"meterhouse/source": "cli"},
         raise_on_error=raise_on_error,
     )
     return result

@@ -11,7 +11,7 @@ import dagster as dg
 from .assets.dbt import dbt_core, dbt_issued, dbt_reporting
 from .assets.ingestion import account_files, catalog_files, event_files
 from .assets.snapshot import warehouse_snapshot
-from .jobs import close_month_job, refresh_job
+from .jobs import close_month_job
 from .resources import Warehouse, data_dir_from_env, dbt_resource
 from .schedules import daily_close_schedule, monthly_close_schedule
 from .sensors import landing_files_sensor
@@ -30,7 +30,7 @@ ASSETS = [
 def build_defs(data_dir: Path) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[refresh_job, close_month_job],
+        jobs=[close_month_job],
         schedules=[daily_close_schedule, monthly_close_schedule],
         sensors=[landing_files_sensor],
         resources={

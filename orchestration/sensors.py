@@ -1,4 +1,4 @@
-"""A sensor that starts a refresh when event files land (it never opens the warehouse)."""
+"""A sensor that starts a run when event files land (it never opens the warehouse)."""
 
 import hashlib
 from pathlib import Path
@@ -7,7 +7,8 @@ import dagster as dg
 
 from ingestion.events.intake import discover_event_files
 
-from .jobs import refresh_job
+from .jobs import close_month_job
+from .partitions import billing_month_partitions
 from .resources import data_dir_from_env
 
 
@@ -25,11 +26,16 @@ def landing_signature(events_dir: Path) -> tuple[str, int]:
     return h.hexdigest(), len(files)
 
 
-@dg.sensor(job=refresh_job, minimum_interval_seconds=30, name="landing_files_sensor")
+@dg.sensor(job=close_month_job, minimum_interval_seconds=30, name="landing_files_sensor")
 def landing_files_sensor(context: dg.SensorEvaluationContext):
     events_dir = data_dir_from_env() / "landing" / "events"
     signature, count = landing_signature(events_dir)
     if count == 0 or signature == context.cursor:
         return dg.SkipReason(f"no new or changed files in {events_dir}")
     context.update_cursor(signature)
-    return dg.RunRequest(run_key=signature, tags={"meterhouse/landing_files": str(count)})
+    # a run for the current billing month: load, rebuild, and issue whatever is due by now
+    return dg.RunRequest(
+        run_key=signature,
+        partition_key=billing_month_partitions.get_last_partition_key(),
+        tags={"meterhouse/landing_files": str(count)},
+    )

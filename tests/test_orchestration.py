@@ -42,11 +42,10 @@ def test_definitions_load_and_validate(defs):
     dg.Definitions.validate_loadable(defs)  # raises on any invalid definition
 
     jobs = {j.name for j in defs.resolve_all_job_defs()}
-    assert {"refresh_job", "close_month_job"} <= jobs
-    for name in ("refresh_job", "close_month_job"):
-        assert defs.resolve_job_def(name).name == name
+    assert "close_month_job" in jobs
+    assert defs.resolve_job_def("close_month_job").name == "close_month_job"
 
-    assert defs.resolve_sensor_def("landing_files_sensor").job_name == "refresh_job"
+    assert defs.resolve_sensor_def("landing_files_sensor").job_name == "close_month_job"
     assert defs.resolve_schedule_def("daily_close_schedule").job_name == "close_month_job"
     assert defs.resolve_schedule_def("monthly_close_schedule").job_name == "close_month_job"
 
@@ -75,20 +74,15 @@ def test_assets_form_one_graph_from_raw_files_to_invoices(defs):
     assert raw_events in graph.get_ancestor_asset_keys(fct_issued)
 
 
-def test_refresh_job_never_issues_and_close_month_job_does(defs):
+def test_the_close_job_loads_files_and_issues(defs):
+    """Every run issues what is due: the reporting models read the ledger, so a job without the issuing
+    step could not build them on a fresh warehouse."""
     from orchestration.assets.dbt import dbt_issued
 
-    refresh = defs.resolve_job_def("refresh_job")
     close = defs.resolve_job_def("close_month_job")
-    issued_keys = set(dbt_issued.keys)
-    refresh_keys = set(refresh.asset_layer.executable_asset_keys)
     close_keys = set(close.asset_layer.executable_asset_keys)
-    assert issued_keys and not (issued_keys & refresh_keys)
-    assert issued_keys <= close_keys
-    assert (
-        dg.AssetKey(["raw", "events"]) in refresh_keys
-        and dg.AssetKey(["raw", "events"]) in close_keys
-    )
+    assert set(dbt_issued.keys) <= close_keys
+    assert dg.AssetKey(["raw", "events"]) in close_keys
 
 
 # --------------------------------------------------------------------------------------------------
@@ -137,28 +131,31 @@ def landing(tmp_path, monkeypatch):
 
 
 def _tick(cursor: str | None = None):
+    from orchestration.definitions import defs
     from orchestration.sensors import landing_files_sensor
 
-    return landing_files_sensor.evaluate_tick(dg.build_sensor_context(cursor=cursor))
+    context = dg.build_sensor_context(cursor=cursor, repository_def=defs.get_repository_def())
+    return landing_files_sensor.evaluate_tick(context)
 
 
 LINE = '{"event_id":"s1","customer_id":"cus_basic","metric":"api_calls","timestamp":"2026-09-02T10:00:00Z"}\n'
 
 
-def test_sensor_requests_a_refresh_only_for_new_finished_files(landing, dbt_manifest):
+def test_sensor_requests_a_run_only_for_new_finished_files(landing, dbt_manifest):
     from orchestration.sensors import landing_files_sensor
 
-    assert landing_files_sensor.job_name == "refresh_job"
+    assert landing_files_sensor.job_name == "close_month_job"
 
     # nothing landed yet: skip
     empty = _tick()
     assert empty.run_requests == [] and empty.skip_message
 
-    # a finished file: one run request (for the sensor's job, refresh_job)
+    # a finished file: one run request (for the sensor's job, close_month_job, the current month)
     (landing / "2026-09-a.jsonl").write_text(LINE)
     first = _tick()
     assert len(first.run_requests) == 1
-    assert first.run_requests[0].job_name in (None, "refresh_job")
+    assert first.run_requests[0].job_name in (None, "close_month_job")
+    assert first.run_requests[0].partition_key == datetime.now(UTC).strftime("%Y-%m-01")
     assert first.run_requests[0].tags["meterhouse/landing_files"] == "1"
     assert first.cursor
 
