@@ -35,27 +35,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from ingestion.events.parse import EVENT_FILE_COLUMNS, QUARANTINE_REASONS
+
 __all__ = ["generate", "EVENT_COLUMNS", "QUARANTINE_REASONS"]
 
-EVENT_COLUMNS = (
-    "event_id",
-    "customer_id",
-    "subscription_id",
-    "metric",
-    "timestamp",
-    "properties",
-    "correction_of",
-    "correction_type",
-)
-QUARANTINE_REASONS = (
-    "invalid_json",
-    "missing_field",
-    "invalid_field_type",
-    "invalid_timestamp",
-    "timestamp_out_of_range",
-    "invalid_properties",
-    "invalid_correction",
-)
+EVENT_COLUMNS = EVENT_FILE_COLUMNS
 
 GRACE_PERIOD_HOURS = 72
 FUTURE_MARGIN_HOURS = 24

@@ -15,8 +15,13 @@ from .project import DBT_PROJECT_DIR
 
 def _prepare_environment(data_dir: Path) -> None:
     """Everything a run needs in its environment: one absolute warehouse path, telemetry off."""
+    from ingestion.config import load_settings
+
     os.environ["MH_DATA_DIR"] = str(data_dir)
+    # the same profile values as the dbt builds of the run, so `dbt parse` here leaves a partial-parse
+    # state they can reuse (a changed profile makes dbt re-parse the whole project)
     os.environ["DUCKDB_PATH"] = str(data_dir / "warehouse.duckdb")
+    os.environ["MH_DUCKDB_MEMORY_LIMIT"] = load_settings(data_dir).duckdb_memory_limit
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")

@@ -62,6 +62,25 @@ def scenarios_dir(tmp_path_factory, dbt_manifest) -> Path:
     return data_dir
 
 
+def copy_raw_schema(src: Path, dest: Path) -> Path:
+    """A new warehouse holding only src's raw tables: what a rebuild from scratch starts from."""
+    import duckdb
+
+    con = duckdb.connect(str(dest))
+    try:
+        con.execute(f"attach '{src}' as src (read_only)")
+        con.execute("create schema raw")
+        tables = con.execute(
+            "select table_name from duckdb_tables() where database_name = 'src' and schema_name = 'raw'"
+        ).fetchall()
+        for (table,) in tables:
+            con.execute(f"create table raw.{table} as select * from src.raw.{table}")
+        con.execute("detach src")
+    finally:
+        con.close()
+    return dest
+
+
 def query(db_path: Path, sql: str, params: list | None = None) -> list[tuple]:
     from ingestion.warehouse import connect
 

@@ -7,6 +7,8 @@ Starts from the scenarios warehouse after its run (clock 2026-10-05). Hand-compu
     -> a credit note of 38 against inv_cus_basic_20261001;
   - a late api_calls event for cus_ended (its subscription ended Sep 20, so it has no next invoice):
     0 -> 1 x 0.015 = 0.02 -> a standalone adjustment invoice of 2 cents, issued at once.
+  - cus_ghost (its event g1 was unmatched_customer) arrives with a subscription from Sep 1: g1 is billed on
+    its September invoice, 100.00 + 0.015 -> 100.02.
 Then the clock moves to 2026-11-05 and the November invoice carries the 6-cent adjustment.
 And a rebuild from the raw events alone, as of the first run's cut-off, reproduces every issued line.
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import query, run_dbt
+from .conftest import copy_raw_schema, query, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -45,6 +47,11 @@ def late_run(scenarios_dir, tmp_path_factory):
     shutil.copytree(scenarios_dir, data_dir, dirs_exist_ok=True)
     before = _issued(data_dir / "warehouse.read.duckdb")
     (data_dir / "landing" / "events" / "2026-10-04-late.jsonl").write_text(LATE_EVENTS + "\n")
+    # cus_ghost's event g1 was unmatched_customer; the customer and a subscription now arrive
+    with (data_dir / "landing" / "customers.csv").open("a") as fh:
+        fh.write("cus_ghost,Ghost Co,USD,UTC,calendar\n")
+    with (data_dir / "landing" / "subscriptions.csv").open("a") as fh:
+        fh.write("sub_ghost,cus_ghost,basic_usd,2026-09-01T00:00:00Z,\n")
     assert run_pipeline(data_dir).success
     return data_dir, before
 
@@ -96,6 +103,19 @@ def test_a_customer_without_a_next_invoice_gets_a_standalone_adjustment_invoice(
     )
     assert rows[0] == ("inv_cus_ended_20260920", 6667, False)
     assert rows[1][0].startswith("inv_cus_ended_adj_") and rows[1][1:] == (2, True)
+
+
+def test_an_unmatched_event_counts_once_its_customer_and_subscription_arrive(late_run):
+    data_dir, _ = late_run
+    db = data_dir / "warehouse.read.duckdb"
+    assert query(db, "select outcome from usage.fct_event_outcomes where event_id = 'g1'") == [
+        ("billed",)
+    ]
+    # base 100.00 + g1: 1 x 0.015 -> 0.02
+    assert query(
+        db,
+        "select total_amount_cents from billing.fct_issued_invoices where customer_id = 'cus_ghost'",
+    ) == [(10002,)]
 
 
 def test_late_events_are_accounted_as_late_adjusted(late_run):
@@ -155,22 +175,11 @@ def test_a_rebuild_from_raw_events_as_of_the_cutoff_reproduces_every_issued_line
     scenarios_dir, tmp_path
 ):
     """Copy only the raw schema, rebuild everything from scratch with the first issue's cut-off and clock."""
-    import duckdb
-
     src = scenarios_dir / "warehouse.read.duckdb"
     ((cutoff, issued_at),) = query(
         src, "select distinct cutoff_loaded_at, issued_at from billing.fct_billing_ledger"
     )
-    rebuilt = tmp_path / "rebuilt.duckdb"
-    con = duckdb.connect(str(rebuilt))
-    con.execute(f"attach '{src}' as src (read_only)")
-    con.execute("create schema raw")
-    for (table,) in con.execute(
-        "select table_name from duckdb_tables() where database_name = 'src' and schema_name = 'raw'"
-    ).fetchall():
-        con.execute(f"create table raw.{table} as select * from src.raw.{table}")
-    con.execute("detach src")
-    con.close()
+    rebuilt = copy_raw_schema(src, tmp_path / "rebuilt.duckdb")
     run_dbt(
         [
             "build",
@@ -192,20 +201,9 @@ def test_incremental_runs_match_a_full_rebuild(late_run, tmp_path):
     """Two runs (the scenarios, then late events and a correction) built incrementally give the same
     attribution, meters and fees as one build from scratch on the same raw tables (an independent
     reference: the non-incremental path of the same models)."""
-    import duckdb
-
     data_dir, _ = late_run
     src = data_dir / "warehouse.duckdb"
-    rebuilt = tmp_path / "full.duckdb"
-    con = duckdb.connect(str(rebuilt))
-    con.execute(f"attach '{src}' as src (read_only)")
-    con.execute("create schema raw")
-    for (table,) in con.execute(
-        "select table_name from duckdb_tables() where database_name = 'src' and schema_name = 'raw'"
-    ).fetchall():
-        con.execute(f"create table raw.{table} as select * from src.raw.{table}")
-    con.execute("detach src")
-    con.close()
+    rebuilt = copy_raw_schema(src, tmp_path / "full.duckdb")
     run_dbt(
         [
             "build",

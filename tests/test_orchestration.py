@@ -509,3 +509,28 @@ def test_a_reader_keeps_its_snapshot_while_a_new_one_is_published(tmp_path):
         )
     finally:
         new_reader.close()
+
+
+def test_a_dbt_step_that_stops_early_stops_its_dbt_process():
+    """_build releases the writer lock on the way out, so the dbt subprocess must be gone by then."""
+    import subprocess
+
+    from orchestration.assets.dbt import _stop
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    _stop(proc, grace_s=5)
+    assert proc.poll() is not None
+
+    # a process that ignores SIGTERM is killed after the grace period
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)",
+        ]
+    )
+    import time
+
+    time.sleep(0.5)  # let it install its handler
+    _stop(stubborn, grace_s=0.5)
+    assert stubborn.poll() is not None

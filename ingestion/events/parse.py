@@ -61,6 +61,7 @@ from typing import Any, NamedTuple
 __all__ = [
     "DEFAULT_FUTURE_MARGIN",
     "MIN_EVENT_AT",
+    "EVENT_FILE_COLUMNS",
     "QUARANTINE_REASONS",
     "EventParser",
     "ParsedEvent",
@@ -68,6 +69,18 @@ __all__ = [
     "decode_json_line",
     "parse_event",
 ]
+
+#: The columns of a CSV or Parquet event file (contracts.md), in their documented order.
+EVENT_FILE_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "customer_id",
+    "subscription_id",
+    "metric",
+    "timestamp",
+    "properties",
+    "correction_of",
+    "correction_type",
+)
 
 #: Quarantine reason codes, in the order they are checked (contracts.md).
 QUARANTINE_REASONS: tuple[str, ...] = (

@@ -5,6 +5,7 @@ issued     fct_billing_ledger: the append-only record of issued documents, parti
 reporting  models that read what was issued (invoices, event outcomes, load accounting)
 """
 
+import subprocess
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,7 +55,24 @@ def _build(
     warehouse.dbt_env()
     with warehouse.writing():
         warehouse.write_run_context(close_through_month=close_through_month)
-        yield from dbt.cli(["build"], context=context).stream()
+        invocation = dbt.cli(["build"], context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            # Never leave dbt writing once this step stops (an error while reading its events, a
+            # cancelled run): the lock is released on the way out, so dbt must be gone first.
+            _stop(invocation.process)
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dbt_assets(

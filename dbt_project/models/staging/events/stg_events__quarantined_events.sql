@@ -2,9 +2,7 @@ with
 
 source as (
     select * from {{ source('raw', 'quarantined_events') }}
-    {% if var('as_of_loaded_at') %}
-    where loaded_at <= cast('{{ var("as_of_loaded_at") }}' as timestamp)
-    {% endif %}
+    {{ as_of_filter() }}
 ),
 
 renamed as (
