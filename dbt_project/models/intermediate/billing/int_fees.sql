@@ -4,7 +4,8 @@
                   days x (amount / days in the full period), computed exactly (div_exact) and rounded once
                   at the line; trial days are free. In arrears it is invoiced at the window's end, in advance
                   at its start (so the invoice at the end of P carries P's usage and P+1's base fee).
-    charge        units x price for `standard` charges (the filter's price when the line is a filter's),
+    charge        the charge model applied to the meter's units (standard, package, graduated, volume,
+                  graduated_percentage; a filter's line is priced with the filter's properties), exact,
                   invoiced at the window's end.
   Every fee names its service window, so it can be traced to its events through int_usage_events_charged.
 -#}
@@ -15,10 +16,6 @@ windows as (select * from {{ ref('int_billing_periods') }}),
 plans as (select * from {{ ref('stg_catalog__plans') }}),
 
 currencies as (select currency, minor_unit_exponent from {{ ref('currencies') }}),
-
-charges as (select * from {{ ref('stg_catalog__charges') }}),
-
-filters as (select * from {{ ref('stg_catalog__charge_filters') }}),
 
 base_fees as (
     select
@@ -50,24 +47,21 @@ base_fees as (
 
 charge_fees as (
     select
-        m.service_window_id,
+        service_window_id,
         'charge' as fee_type,
-        m.charge_id,
-        m.filter_id,
-        m.group_key,
-        m.billable_metric_code,
-        ch.charge_model,
-        m.units,
-        m.events_count,
-        coalesce(f.standard_amount, ch.standard_amount) as unit_amount,
-        cast(m.units * coalesce(f.standard_amount, ch.standard_amount) as {{ precise_type() }}) as precise_amount,
-        m.service_end_at as issue_at,
+        charge_id,
+        filter_id,
+        group_key,
+        billable_metric_code,
+        charge_model,
+        units,
+        events_count,
+        unit_amount,
+        precise_amount,
+        service_end_at as issue_at,
         false as is_in_advance,
-        ch.is_invoiceable
-    from {{ ref('int_usage_meters') }} as m
-    inner join charges as ch using (charge_id)
-    left join filters as f using (filter_id)
-    where ch.charge_model = 'standard'
+        is_invoiceable
+    from {{ ref('int_charge_amounts') }}
 ),
 
 fees as (
