@@ -4,6 +4,7 @@
                   days x (amount / days in the full period), computed exactly (div_exact) and rounded once
                   at the line; trial days are free. In arrears it is invoiced at the window's end, in advance
                   at its start (so the invoice at the end of P carries P's usage and P+1's base fee).
+    spending_minimum  the shortfall of a charge below its prorated min_amount_cents (below)
     charge        the charge model applied to the meter's units (standard, package, graduated, volume,
                   graduated_percentage; a filter's line is priced with the filter's properties), exact,
                   invoiced at the window's end.
@@ -64,10 +65,59 @@ charge_fees as (
     from {{ ref('int_charge_amounts') }}
 ),
 
+{#-
+  Spending minimum (min_amount_cents on a charge): when the charge's lines in a service window come to
+  less than the minimum, prorated by the window's days over the period's (days billed / days in period),
+  a true-up line bills the shortfall. It is computed from the charge's rounded lines, so the charge's
+  lines plus the true-up come to the prorated minimum, rounded once.
+-#}
+charge_lines_rounded as (
+    select
+        c.service_window_id,
+        c.charge_id,
+        sum({{ to_minor_units('c.precise_amount', 'cur.minor_unit_exponent') }}) as amount_cents
+    from charge_fees as c
+    inner join windows as w using (service_window_id)
+    inner join currencies as cur on cur.currency = w.currency
+    group by all
+),
+
+spending_minimums as (
+    select
+        t.service_window_id,
+        'spending_minimum' as fee_type,
+        t.charge_id,
+        cast(null as varchar) as filter_id,
+        '' as group_key,
+        ch.billable_metric_code,
+        ch.charge_model,
+        cast(null as {{ quantity_type() }}) as units,
+        cast(null as bigint) as events_count,
+        {{ minor_to_major('ch.min_amount_cents', 'cur.minor_unit_exponent') }} as unit_amount,
+        cast(
+            {{ div_exact(
+                'ch.min_amount_cents * w.service_days',
+                'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end'
+            ) }}
+            - {{ minor_to_major('t.amount_cents', 'cur.minor_unit_exponent') }}
+            as {{ precise_type() }}
+        ) as precise_amount,
+        w.service_end_at as issue_at,
+        false as is_in_advance,
+        ch.is_invoiceable
+    from charge_lines_rounded as t
+    inner join {{ ref('stg_catalog__charges') }} as ch using (charge_id)
+    inner join windows as w using (service_window_id)
+    inner join currencies as cur on cur.currency = w.currency
+    where ch.min_amount_cents > 0
+),
+
 fees as (
     select * from base_fees
     union all
     select * from charge_fees
+    union all
+    select * from spending_minimums where precise_amount > 0
 )
 
 select
