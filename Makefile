@@ -42,7 +42,7 @@ ui: install $(DAGSTER_HOME)/dagster.yaml manifest
 	MH_DATA_DIR=$(abspath $(DATA_DIR)) $(VENV)/bin/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000
 
 bench: install $(DAGSTER_HOME)/dagster.yaml
-	$(PY) -m benchmarks.run --out BENCHMARKS.md
+	$(PY) -m benchmarks.run --snapshot-code --out BENCHMARKS.md
 
 lint: install
 	$(VENV)/bin/ruff check ingestion orchestration tests benchmarks
