@@ -28,18 +28,33 @@ def _prepare_environment(data_dir: Path) -> None:
 
 
 def ensure_manifest() -> Path:
-    """Parse the dbt project when target/manifest.json is missing or older than any project file."""
-    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    """Parse the dbt project when target/manifest.json is missing or stale.
+
+    Stale means older than a project file, or parsed with another profile (another warehouse path or
+    memory limit): dbt's partial-parse state is only reused by builds with the same profile, so parsing
+    here with the run's profile lets each of the run's dbt builds skip a full re-parse.
+    """
+    target = DBT_PROJECT_DIR / "target"
+    manifest = target / "manifest.json"
+    stamp = target / ".meterhouse_profile"
+    profile = f"{os.environ.get('DUCKDB_PATH', '')}|{os.environ.get('MH_DUCKDB_MEMORY_LIMIT', '')}"
     sources = [
         p
         for sub in ("models", "macros", "seeds", "tests")
         for p in (DBT_PROJECT_DIR / sub).rglob("*")
         if p.is_file()
-    ] + [DBT_PROJECT_DIR / "dbt_project.yml"]
+    ] + [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
     newest = max(p.stat().st_mtime for p in sources)
-    if not manifest.exists() or manifest.stat().st_mtime < newest:
+    fresh = (
+        manifest.exists()
+        and manifest.stat().st_mtime >= newest
+        and stamp.exists()
+        and stamp.read_text() == profile
+    )
+    if not fresh:
         dbt = Path(sys.executable).parent / "dbt"
         subprocess.run([str(dbt), "parse", "--quiet"], cwd=DBT_PROJECT_DIR, check=True)
+        stamp.write_text(profile)
     return manifest
 
 

@@ -534,3 +534,21 @@ def test_a_dbt_step_that_stops_early_stops_its_dbt_process():
     time.sleep(0.5)  # let it install its handler
     _stop(stubborn, grace_s=0.5)
     assert stubborn.poll() is not None
+
+
+def test_only_the_newest_dbt_invocation_folders_are_kept(tmp_path):
+    import os
+
+    from orchestration.assets.dbt import _prune_invocation_dirs
+
+    for i in range(5):
+        d = tmp_path / f"dbt_core-run{i}-abc"
+        d.mkdir()
+        os.utime(d, (1_000_000 + i, 1_000_000 + i))
+    (tmp_path / "manifest.json").write_text("{}")
+    _prune_invocation_dirs(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dbt_core-run3-abc",
+        "dbt_core-run4-abc",
+        "manifest.json",
+    ]

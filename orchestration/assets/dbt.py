@@ -5,8 +5,10 @@ issued     fct_billing_ledger: the append-only record of issued documents, parti
 reporting  models that read what was issued (invoices, event outcomes, load accounting)
 """
 
+import shutil
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -62,6 +64,21 @@ def _build(
             # Never leave dbt writing once this step stops (an error while reading its events, a
             # cancelled run): the lock is released on the way out, so dbt must be gone first.
             _stop(invocation.process)
+            _prune_invocation_dirs(dbt_project.project_dir / "target")
+
+
+KEEP_INVOCATION_DIRS = 30
+
+
+def _prune_invocation_dirs(target: Path, keep: int = KEEP_INVOCATION_DIRS) -> None:
+    """dagster-dbt gives every invocation its own target folder; keep the newest few (logs, run results)."""
+    dirs = sorted(
+        (d for d in target.glob("dbt_*-*") if d.is_dir()),
+        key=lambda d: d.stat().st_mtime,
+        reverse=True,
+    )
+    for old in dirs[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
