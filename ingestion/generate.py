@@ -1468,33 +1468,3 @@ def generate(
         (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(),
     )
     return manifest
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Write the Meterhouse sample data set.")
-    ap.add_argument("--data-dir", type=Path, default=Path("data"))
-    ap.add_argument("--customers", type=int, default=1000)
-    ap.add_argument("--months", type=int, default=3)
-    ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 1))
-    a = ap.parse_args(argv)
-    m = generate(
-        a.data_dir,
-        customers=a.customers,
-        months=a.months,
-        events=a.events,
-        seed=a.seed,
-        end_date=a.end_date,
-    )
-    print(
-        json.dumps(
-            {k: m[k] for k in ("total_rows", "malformed_total", "exact_retries", "conflicts")}
-        )
-    )
-
-
-if __name__ == "__main__":
-    main()
