@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from datetime import UTC, datetime
+from functools import cached_property
+from importlib.metadata import version as distribution_version
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from packaging.version import Version
 
 from ingestion.config import Settings, load_settings
 from ingestion.warehouse import connect, write_run_context, writer_lock
@@ -77,8 +80,21 @@ class Warehouse(dg.ConfigurableResource):
             con.close()
 
 
+class OfflineDbtCliResource(DbtCliResource):
+    """DbtCliResource without its `dbt --version` probe.
+
+    dagster-dbt runs `dbt --version` once per run to learn the dbt version, and `dbt --version` asks
+    pypi.org for the latest dbt-core and adapter releases (two HTTP calls, 1 s timeout each). Nothing here
+    may reach the internet, so the version is read from the installed dbt-core package instead.
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(distribution_version("dbt-core"))
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(
+    return OfflineDbtCliResource(
         project_dir=dbt_project,
         profiles_dir=str(dbt_project.project_dir),
         dbt_executable=str(Path(sys.executable).parent / "dbt"),

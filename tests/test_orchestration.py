@@ -552,3 +552,18 @@ def test_only_the_newest_dbt_invocation_folders_are_kept(tmp_path):
         "dbt_core-run4-abc",
         "manifest.json",
     ]
+
+
+def test_the_dbt_resource_never_runs_dbt_version(monkeypatch):
+    """`dbt --version` asks pypi.org for the latest releases; nothing here may reach the internet."""
+    from importlib.metadata import version
+
+    import dagster_dbt.core.resource as dagster_dbt_resource
+
+    from orchestration.resources import dbt_resource
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"spawned {args}")
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", no_subprocess)
+    assert str(dbt_resource()._cli_version) == version("dbt-core")
