@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
-from ingestion.catalog import Catalog, replace_tables, utc_naive
+from ingestion.catalog import Catalog, Plan, replace_tables, utc_naive
 from ingestion.warehouse import currency_exponents
 
 CUSTOMERS_FILE = "customers.csv"
@@ -268,6 +268,17 @@ def _customers(reader: _Reader, path: Path) -> tuple[dict[str, Customer], set[st
     return customers, bad
 
 
+def _known_plan(
+    reader: _Reader, file: str, line: int, row: dict[str, str], plans: dict[str, Plan]
+) -> tuple[str | None, Plan | None]:
+    """The row's plan_code and its plan, or an error naming the code when the catalog has no such plan."""
+    plan_code = reader.required(file, line, row, "plan_code")
+    plan = plans.get(plan_code) if plan_code else None
+    if plan_code and plan is None:
+        reader.error(file, line, "plan_code", f"unknown plan {plan_code!r} (not in catalog.yml)")
+    return plan_code, plan
+
+
 def _subscriptions(
     reader: _Reader,
     path: Path,
@@ -304,12 +315,7 @@ def _subscriptions(
                 "external_customer_id",
                 f"unknown customer {customer_id!r} (not in customers.csv)",
             )
-        plan_code = reader.required(file, line, row, "plan_code")
-        plan = plans.get(plan_code) if plan_code else None
-        if plan_code and plan is None:
-            reader.error(
-                file, line, "plan_code", f"unknown plan {plan_code!r} (not in catalog.yml)"
-            )
+        plan_code, plan = _known_plan(reader, file, line, row, plans)
         if plan is not None and customer is not None and plan.amount_currency != customer.currency:
             reader.error(
                 file,
@@ -367,12 +373,7 @@ def _changes(
                 "external_subscription_id",
                 f"unknown subscription {subscription_id!r} (not in subscriptions.csv)",
             )
-        plan_code = reader.required(file, line, row, "plan_code")
-        plan = plans.get(plan_code) if plan_code else None
-        if plan_code and plan is None:
-            reader.error(
-                file, line, "plan_code", f"unknown plan {plan_code!r} (not in catalog.yml)"
-            )
+        plan_code, plan = _known_plan(reader, file, line, row, plans)
         changed_at = reader.timestamp(file, line, row, "changed_at")
         if changed_at is None and row["changed_at"] == "":
             reader.error(file, line, "changed_at", "required, but empty")
