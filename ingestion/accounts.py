@@ -226,13 +226,7 @@ def _customers(reader: _Reader, path: Path) -> tuple[dict[str, Customer], set[st
     for line, row in rows:
         before = len(reader.problems)
         customer_id = reader.required(file, line, row, "external_customer_id")
-        if customer_id is not None and customer_id in first_line:
-            reader.error(
-                file,
-                line,
-                "external_customer_id",
-                f"duplicate {customer_id!r} (first on line {first_line[customer_id]})",
-            )
+        if _is_repeat(reader, file, line, "external_customer_id", customer_id, first_line):
             continue
         currency = reader.required(file, line, row, "currency")
         if currency is not None and currency not in exponents:
@@ -268,6 +262,16 @@ def _customers(reader: _Reader, path: Path) -> tuple[dict[str, Customer], set[st
     return customers, bad
 
 
+def _is_repeat(
+    reader: _Reader, file: str, line: int, field: str, value: str | None, first_line: dict[str, int]
+) -> bool:
+    """Whether the id was already on an earlier line (an error naming that line)."""
+    if value is None or value not in first_line:
+        return False
+    reader.error(file, line, field, f"duplicate {value!r} (first on line {first_line[value]})")
+    return True
+
+
 def _known_plan(
     reader: _Reader, file: str, line: int, row: dict[str, str], plans: dict[str, Plan]
 ) -> tuple[str | None, Plan | None]:
@@ -298,13 +302,7 @@ def _subscriptions(
     for line, row in rows:
         before = len(reader.problems)
         subscription_id = reader.required(file, line, row, "external_subscription_id")
-        if subscription_id is not None and subscription_id in first_line:
-            reader.error(
-                file,
-                line,
-                "external_subscription_id",
-                f"duplicate {subscription_id!r} (first on line {first_line[subscription_id]})",
-            )
+        if _is_repeat(reader, file, line, "external_subscription_id", subscription_id, first_line):
             continue
         customer_id = reader.required(file, line, row, "external_customer_id")
         customer = customers.get(customer_id) if customer_id else None
