@@ -796,11 +796,15 @@ def _cross_problems(
                     )
                 continue
             metric = by_code[code][1]
-            if charge.charge_model == "percentage" and metric.aggregation_type == "latest_agg":
+            if charge.charge_model == "percentage" and (
+                metric.aggregation_type not in ("sum_agg", "count_agg") or metric.recurring
+            ):
                 problems.append(
                     (
                         loc + ("charge_model",),
-                        "a percentage charge cannot price a latest_agg metric",
+                        "a percentage charge prices the running total of its events, so it needs a "
+                        f"non-recurring sum_agg or count_agg metric; {code!r} is a "
+                        f"{'recurring ' if metric.recurring else ''}{metric.aggregation_type}",
                     )
                 )
             if charge.prorated and (

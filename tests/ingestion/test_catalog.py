@@ -852,6 +852,35 @@ def test_prorated_needs_a_recurring_metric(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("aggregation", "extra", "described"),
+    [
+        ("max_agg", "field_name: n", "max_agg"),
+        ("latest_agg", "field_name: n", "latest_agg"),
+        ("unique_count_agg", "field_name: n", "unique_count_agg"),
+        ("sum_agg", "field_name: n\n    recurring: true", "recurring sum_agg"),
+    ],
+)
+def test_percentage_needs_a_non_recurring_sum_or_count(tmp_path, aggregation, extra, described):
+    text = one_charge("{rate: 1}", charge_model="percentage").replace(
+        "aggregation_type: count_agg", f"aggregation_type: {aggregation}\n    {extra}"
+    )
+    assert problems(tmp_path, text) == [
+        PREFIX + "charge_model: a percentage charge prices the running total of its events, so it "
+        f"needs a non-recurring sum_agg or count_agg metric; 'api_calls' is a {described}"
+    ]
+
+
+def test_percentage_on_count_and_sum_is_accepted(tmp_path):
+    for text in (
+        one_charge("{rate: 1}", charge_model="percentage"),
+        one_charge("{rate: 1}", charge_model="percentage").replace(
+            "aggregation_type: count_agg", "aggregation_type: sum_agg\n    field_name: n"
+        ),
+    ):
+        load_text(tmp_path, text)  # no CatalogError
+
+
 def test_amount_cents_accepts_a_decimal_without_fraction(tmp_path):
     text = one_charge("{amount: 1}", charge_model="standard").replace(
         "amount_cents: 0", "amount_cents: 4900.0"
