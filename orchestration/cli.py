@@ -124,6 +124,35 @@ def _query(data_dir: Path, sql: str, fmt: str, max_rows: int) -> int:
     return 0
 
 
+def _quote(args) -> int:
+    from ingestion.accounts import AccountsError
+    from ingestion.catalog import CatalogError
+
+    from .quote import QuoteCase, QuoteError, quote_many, render_quote
+    from .scratch import ScratchBuildError
+
+    try:
+        quotes = quote_many(
+            args.catalog,
+            [
+                QuoteCase(
+                    "quote",
+                    args.plan,
+                    args.usage,
+                    args.period_start,
+                    args.period_end,
+                    args.timezone,
+                )
+            ],
+        )
+    except (QuoteError, CatalogError, AccountsError, ScratchBuildError, FileNotFoundError) as exc:
+        print(f"meterhouse quote: {exc}", file=sys.stderr)
+        return 2
+    quote = quotes["quote"]
+    print(json.dumps(quote.as_json(), indent=2) if args.format == "json" else render_quote(quote))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="meterhouse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,7 +188,31 @@ def main(argv: list[str] | None = None) -> int:
     qry.add_argument("--format", choices=["table", "csv", "json"], default="table")
     qry.add_argument("--max-rows", type=int, default=50)
 
+    quo = sub.add_parser(
+        "quote",
+        help="price a usage file (JSON Lines events) for one subscription period of a catalog's plan",
+    )
+    quo.add_argument("--catalog", type=Path, required=True)
+    quo.add_argument("--plan", required=True, help="the plan code")
+    quo.add_argument(
+        "--usage", type=Path, required=True, help="events in the event contract (.jsonl)"
+    )
+    quo.add_argument(
+        "--period-start",
+        help="ISO-8601 with offset; default: the calendar period of the first event",
+    )
+    quo.add_argument(
+        "--period-end", help="ISO-8601 with offset; default: one full interval from the start"
+    )
+    quo.add_argument(
+        "--timezone", default="UTC", help="the customer's IANA timezone (local days and periods)"
+    )
+    quo.add_argument("--format", choices=["text", "json"], default="text")
+
     args = parser.parse_args(argv)
+
+    if args.command == "quote":
+        return _quote(args)
 
     if args.command == "generate":
         from ingestion.generate import generate

@@ -119,8 +119,12 @@ def ref_percentage(values: list[D], props: dict) -> D:
 
 # ---------------------------------------------------------------- strategies
 
-money = st.decimals(min_value=D("0"), max_value=D("50"), places=6, allow_nan=False, allow_infinity=False)
-rates = st.decimals(min_value=D("0"), max_value=D("30"), places=3, allow_nan=False, allow_infinity=False)
+money = st.decimals(
+    min_value=D("0"), max_value=D("50"), places=6, allow_nan=False, allow_infinity=False
+)
+rates = st.decimals(
+    min_value=D("0"), max_value=D("30"), places=3, allow_nan=False, allow_infinity=False
+)
 
 
 @st.composite
@@ -168,7 +172,9 @@ def quantity(draw, ranges=None):
 @st.composite
 def percentage_case(draw):
     values = draw(
-        st.lists(st.decimals(min_value=D("0"), max_value=D("500"), places=3), min_size=0, max_size=8)
+        st.lists(
+            st.decimals(min_value=D("0"), max_value=D("500"), places=3), min_size=0, max_size=8
+        )
     )
     props = {"rate": str(draw(rates))}
     if draw(st.booleans()):
@@ -180,7 +186,8 @@ def percentage_case(draw):
         totals = [sum(values[: i + 1], D(0)) for i in range(len(values))]
         pick = [t for t in totals if t > 0]
         props["free_units_per_total_aggregation"] = str(
-            draw(st.sampled_from(pick)) if pick and draw(st.booleans())
+            draw(st.sampled_from(pick))
+            if pick and draw(st.booleans())
             else draw(st.decimals(min_value=D("0.001"), max_value=D("1500"), places=3))
         )
     if draw(st.booleans()):
@@ -198,7 +205,14 @@ def percentage_case(draw):
 def case(draw):
     model = draw(
         st.sampled_from(
-            ["graduated", "graduated_adjacent", "volume", "package", "graduated_percentage", "percentage"]
+            [
+                "graduated",
+                "graduated_adjacent",
+                "volume",
+                "package",
+                "graduated_percentage",
+                "percentage",
+            ]
         )
     )
     if model == "percentage":
@@ -280,17 +294,28 @@ def price_in_sql(cases) -> dict[str, D]:
             )
     con.close()
     run_dbt(
-        ["run", "--select", "stg_catalog__charges", "stg_catalog__charge_filters", "int_charge_price_ranges",
-         "int_charge_amounts"],
+        [
+            "run",
+            "--select",
+            "stg_catalog__charges",
+            "stg_catalog__charge_filters",
+            "int_charge_price_ranges",
+            "int_charge_amounts",
+        ],
         db,
     )
-    return dict(query(db, "select service_window_id, precise_amount from intermediate.int_charge_amounts"))
+    return dict(
+        query(db, "select service_window_id, precise_amount from intermediate.int_charge_amounts")
+    )
 
 
 @settings(
     max_examples=3,
     deadline=None,
-    phases=(Phase.explicit, Phase.generate),  # each draw is a dbt run: report the failing draw, no shrinking
+    phases=(
+        Phase.explicit,
+        Phase.generate,
+    ),  # each draw is a dbt run: report the failing draw, no shrinking
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(st.lists(case(), min_size=120, max_size=120))
