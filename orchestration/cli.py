@@ -153,6 +153,27 @@ def _quote(args) -> int:
     return 0
 
 
+def _preview(args) -> int:
+    from ingestion.accounts import parse_timestamp
+
+    from .preview import PreviewError, preview, render_preview
+    from .scratch import ScratchBuildError
+
+    try:
+        as_of = None
+        if args.as_of:
+            try:
+                as_of = parse_timestamp(args.as_of)
+            except ValueError as exc:
+                raise PreviewError(f"--as-of: {exc}") from None
+        result = preview(args.data_dir, args.customer, as_of)
+    except (PreviewError, ScratchBuildError) as exc:
+        print(f"meterhouse preview: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.format == "json" else render_preview(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="meterhouse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -209,7 +230,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     quo.add_argument("--format", choices=["text", "json"], default="text")
 
+    pre = sub.add_parser(
+        "preview",
+        help="a customer's invoices not issued yet (the open period so far), with their lines",
+    )
+    pre.add_argument("--data-dir", type=Path, required=True)
+    pre.add_argument("--customer", required=True, help="the external customer id")
+    pre.add_argument(
+        "--as-of",
+        help="ISO-8601 with offset: use only events loaded up to this time (rebuilds on a scratch copy)",
+    )
+    pre.add_argument("--format", choices=["text", "json"], default="text")
+
     args = parser.parse_args(argv)
+
+    if args.command == "preview":
+        return _preview(args)
 
     if args.command == "quote":
         return _quote(args)

@@ -82,8 +82,11 @@ class ScratchWarehouse:
 
         return connect(self.db_path, read_only=read_only)
 
-    def build(self, select: str, *, vars_: dict | None = None, manifest=None) -> None:
-        """`dbt build --select <select>` (models and seeds; no tests) on the scratch file."""
+    def build(
+        self, select: str, *, exclude: str | None = None, vars_: dict | None = None, manifest=None
+    ) -> None:
+        """`dbt build --select <select> [--exclude <exclude>]` (models and seeds, no tests) on the
+        scratch file; an excluded model is read as the table already in the file."""
         import json
 
         from dbt.cli.main import dbtRunner
@@ -99,6 +102,8 @@ class ScratchWarehouse:
             "unit_test",
             *_common_args(self.root / "target"),
         ]
+        if exclude:
+            args += ["--exclude", exclude]
         if vars_:
             args += ["--vars", json.dumps(vars_)]
         saved = os.environ.get("DUCKDB_PATH")

@@ -15,6 +15,7 @@ And a rebuild from the raw events alone, as of the first run's cut-off, reproduc
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -228,3 +229,67 @@ def test_incremental_runs_match_a_full_rebuild(late_run, tmp_path):
         full = query(rebuilt, sql)
         assert incremental == full, f"{name}: the incremental build differs from a full rebuild"
         assert incremental, name
+
+
+def test_preview_shows_the_open_invoice_with_the_pending_adjustment(late_run, capsys):
+    from orchestration.cli import main
+
+    data_dir, _ = late_run
+    assert (
+        main(
+            ["preview", "--data-dir", str(data_dir), "--customer", "cus_basic", "--format", "json"]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    (invoice,) = result["invoices"]
+    assert (invoice["invoice_id"], invoice["status"], invoice["currency"]) == (
+        "inv_cus_basic_20261101",
+        "draft",
+        "USD",
+    )
+    # October's base fee (usage lines at 0) and September's late eu calls: 5 -> 0.10 vs 0.04 issued = +6 cents
+    paid = [
+        (line["line_kind"], line["fee_type"], line["amount_cents"])
+        for line in invoice["lines"]
+        if line["amount_cents"]
+    ]
+    assert sorted(paid) == [("adjustment", "charge", 6), ("fee", "subscription", 10000)]
+    assert invoice["total_cents"] == 10006
+
+
+def test_preview_as_of_the_first_load_ignores_what_came_later(late_run, capsys):
+    from orchestration.cli import main
+
+    data_dir, _ = late_run
+    ((first_load,),) = query(
+        data_dir / "warehouse.read.duckdb",
+        "select max(loaded_at) from raw.event_loads where batch_id = 1",
+    )
+    as_of = first_load.isoformat() + "Z"
+    code = main(
+        [
+            "preview",
+            "--data-dir",
+            str(data_dir),
+            "--customer",
+            "cus_basic",
+            "--as-of",
+            as_of,
+            "--format",
+            "json",
+        ]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    (invoice,) = result["invoices"]
+    # the late events and the void of b7 were loaded after: no adjustment, October's base fee only
+    assert invoice["invoice_id"] == "inv_cus_basic_20261101"
+    assert [line["line_kind"] for line in invoice["lines"]].count("adjustment") == 0
+    assert invoice["total_cents"] == 10000
+    # an unknown id is refused, naming the closest known ones
+    assert main(["preview", "--data-dir", str(data_dir), "--customer", "cus_basik"]) == 2
+    assert (
+        "customer 'cus_basik' is not in warehouse.read.duckdb (closest: cus_basic"
+        in capsys.readouterr().err
+    )
