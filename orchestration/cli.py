@@ -242,7 +242,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     pre.add_argument("--format", choices=["text", "json"], default="text")
 
+    emu = sub.add_parser(
+        "stripe-emulator",
+        help="run the local Stripe-compatible server (state kept in DIR/stripe_emulator.json)",
+    )
+    emu.add_argument("--data-dir", type=Path, required=True)
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=12111)
+
     args = parser.parse_args(argv)
+
+    if args.command == "stripe-emulator":
+        from ingestion.stripe_emulator import serve
+
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        serve(args.data_dir.resolve() / "stripe_emulator.json", args.host, args.port)
+        return 0
 
     if args.command == "preview":
         return _preview(args)
