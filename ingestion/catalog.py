@@ -1037,15 +1037,39 @@ def load_catalog(path: Path) -> Catalog:
     if not isinstance(raw, dict):
         raise CatalogError([f"{label}: expected a mapping with billable_metrics and plans"])
 
+    return _validated(label, raw)
+
+
+def _validated(
+    label: str,
+    raw: dict[str, Any],
+    *,
+    base_metrics: list[BillableMetric] | None = None,
+    extra_keys: tuple[str, ...] = (),
+) -> Catalog:
+    """Validate a catalog mapping. With ``base_metrics`` (a scenario file: plans over the live
+    metrics) the mapping holds plans only, priced over those metrics; ``extra_keys`` are top-level
+    keys the caller reads itself."""
     loader = _Loader(label, raw)
+    own = ("plans",) if base_metrics is not None else ("billable_metrics", "plans")
     for key in raw:
-        if key not in ("billable_metrics", "plans"):
+        if key in extra_keys:
+            continue
+        if key == "billable_metrics" and base_metrics is not None:
             loader.problems.append(
-                loader.line((str(key),), "unknown top-level key (expected billable_metrics, plans)")
+                loader.line(
+                    (key,),
+                    "a scenario prices the live catalog's billable metrics; remove billable_metrics",
+                )
+            )
+        elif key not in own:
+            expected = ", ".join(own + extra_keys)
+            loader.problems.append(
+                loader.line((str(key),), f"unknown top-level key (expected {expected})")
             )
     lists: dict[str, list[Any]] = {}
     for key in ("billable_metrics", "plans"):
-        value = raw.get(key)
+        value = raw.get(key) if key in own else []
         if value is None:
             value = []
         if not isinstance(value, list):
@@ -1054,7 +1078,7 @@ def load_catalog(path: Path) -> Catalog:
         lists[key] = value
     loader.drop_all_lago_keys(lists["billable_metrics"], lists["plans"])
 
-    metrics: list[tuple[int, BillableMetric]] = []
+    metrics: list[tuple[int, BillableMetric]] = list(enumerate(base_metrics or []))
     unchecked: set[str] = set()
     for i, entry in enumerate(lists["billable_metrics"]):
         try:
@@ -1071,6 +1095,8 @@ def load_catalog(path: Path) -> Catalog:
             loader.add_errors(exc, ("plans", i))
     unchecked -= {m.code for _, m in metrics}
     for loc, message in _cross_problems(metrics, plans, frozenset(unchecked)):
+        if base_metrics is not None and loc and loc[0] == "billable_metrics":
+            continue  # the live metrics were checked with the live catalog
         loader.problems.append(loader.line(loc, message))
 
     if loader.problems:

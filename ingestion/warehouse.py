@@ -104,6 +104,34 @@ create table if not exists raw.charge_filters (
     properties json not null,
     invoice_display_name varchar
 );
+create table if not exists raw.scenarios (
+    scenario varchar primary key,
+    file_name varchar not null,
+    description varchar,
+    loaded_at timestamp not null
+);
+create table if not exists raw.scenario_plans (
+    scenario varchar not null,
+    live_plan_code varchar not null,
+    scenario_plan_code varchar not null,
+    amount_cents bigint not null,
+    primary key (scenario, live_plan_code)
+);
+create table if not exists raw.scenario_charges (
+    scenario varchar not null,
+    live_charge_id varchar not null,
+    charge_model varchar not null,
+    invoiceable boolean not null,
+    min_amount_cents bigint not null,
+    properties json not null,
+    primary key (scenario, live_charge_id)
+);
+create table if not exists raw.scenario_charge_filters (
+    scenario varchar not null,
+    live_filter_id varchar not null,
+    properties json not null,
+    primary key (scenario, live_filter_id)
+);
 create table if not exists raw.customers (
     external_customer_id varchar primary key,
     name varchar,

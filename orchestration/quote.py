@@ -329,7 +329,7 @@ def _read_quotes(scratch, cases, periods, plans, loads) -> dict[str, Quote]:
                 select fee_type, charge_id, billable_metric_code, charge_model, filter_id, group_key,
                        units, events_count, precise_amount, amount_cents, service_start_at, service_end_at
                 from intermediate.int_fees
-                where subscription_id = ? and is_invoiceable
+                where scenario = 'live' and subscription_id = ? and is_invoiceable
                   and service_start_at >= ? and service_end_at <= ?
                 order by case fee_type when 'subscription' then 0 when 'charge' then 1 else 2 end,
                          charge_id, filter_id nulls first, group_key

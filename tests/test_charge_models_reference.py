@@ -299,13 +299,19 @@ def price_in_sql(cases) -> dict[str, D]:
             "--select",
             "stg_catalog__charges",
             "stg_catalog__charge_filters",
+            "stg_catalog__scenario_charges",
+            "stg_catalog__scenario_charge_filters",
             "int_charge_price_ranges",
             "int_charge_amounts",
         ],
         db,
     )
     return dict(
-        query(db, "select service_window_id, precise_amount from intermediate.int_charge_amounts")
+        query(
+            db,
+            "select service_window_id, precise_amount from intermediate.int_charge_amounts "
+            "where scenario = 'live'",
+        )
     )
 
 

@@ -11,6 +11,7 @@ import dagster as dg
 from ingestion.accounts import load_accounts, write_accounts
 from ingestion.catalog import load_catalog, write_catalog
 from ingestion.events.intake import load_event_files
+from ingestion.scenarios import load_scenarios, write_scenarios
 
 from ..resources import Warehouse
 
@@ -24,6 +25,7 @@ CATALOG_TABLES = [
     "charges",
     "charge_filters",
 ]
+SCENARIO_TABLES = ["scenarios", "scenario_plans", "scenario_charges", "scenario_charge_filters"]
 ACCOUNT_TABLES = ["customers", "subscriptions", "subscription_changes"]
 EVENT_TABLES = ["event_loads", "events", "quarantined_events"]
 
@@ -44,17 +46,21 @@ def _now() -> datetime:
 @dg.multi_asset(
     name="catalog_files",
     specs=_specs(
-        CATALOG_TABLES,
-        "The pricing catalog (DIR/catalog.yml, Lago's shapes), validated and loaded.",
+        CATALOG_TABLES + SCENARIO_TABLES,
+        "The pricing catalog (DIR/catalog.yml, Lago's shapes) and the pricing scenarios "
+        "(DIR/scenarios/*.yml, alternative price books over it), validated and loaded.",
     ),
     pool=POOL,
 )
 def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     catalog = load_catalog(warehouse.path / "catalog.yml")
+    scenarios = load_scenarios(warehouse.path, catalog)
     with warehouse.writing():
         con = warehouse.connect()
         try:
-            write_catalog(con, catalog, _now())
+            now = _now()
+            write_catalog(con, catalog, now)
+            write_scenarios(con, scenarios, catalog, now)
         finally:
             con.close()
     for warning in getattr(catalog, "warnings", []) or []:
@@ -63,8 +69,9 @@ def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "billable_metrics": len(catalog.billable_metrics),
         "plans": len(catalog.plans),
         "charges": sum(len(p.charges) for p in catalog.plans),
+        "scenarios": dg.MetadataValue.text(", ".join(s.name for s in scenarios) or "none"),
     }
-    for table in CATALOG_TABLES:
+    for table in CATALOG_TABLES + SCENARIO_TABLES:
         yield dg.MaterializeResult(asset_key=["raw", table], metadata=counts)
 
 

@@ -7,15 +7,19 @@
     graduated, volume, graduated_percentage: from int_charge_price_ranges, below
     percentage            from the window's events in order, below
   The one place charges are priced: anything that prices usage (previews, quotes) must run this model.
+  Pricing scenarios: every meter is priced once per scenario that bills its charge ('live' = the
+  catalog; DIR/scenarios/*.yml, see stg_catalog__scenario_charges), in this one pass over the meters.
+  Only scenario = 'live' ever reaches an invoice (int_fees' consumers filter on it).
 -#}
 with
 
-charges as (select * from {{ ref('stg_catalog__charges') }}),
+charges as (select * from {{ ref('stg_catalog__scenario_charges') }}),
 
-filters as (select * from {{ ref('stg_catalog__charge_filters') }}),
+filters as (select * from {{ ref('stg_catalog__scenario_charge_filters') }}),
 
 meters as (
     select
+        ch.scenario,
         m.*,
         ch.charge_model,
         ch.is_invoiceable,
@@ -23,7 +27,7 @@ meters as (
         coalesce(f.properties, ch.properties) as price_properties
     from {{ ref('int_usage_meters') }} as m
     inner join charges as ch using (charge_id)
-    left join filters as f using (filter_id)
+    left join filters as f on f.scenario = ch.scenario and f.filter_id = m.filter_id
 ),
 
 {#-
@@ -39,6 +43,7 @@ meters as (
 -#}
 ranged_amounts as (
     select
+        m.scenario,
         m.service_window_id,
         m.charge_id,
         m.filter_id,
@@ -68,7 +73,7 @@ ranged_amounts as (
         ) as precise_amount
     from meters as m
     inner join {{ ref('int_charge_price_ranges') }} as r
-        on r.charge_id = m.charge_id and r.filter_key = coalesce(m.filter_id, '')
+        on r.scenario = m.scenario and r.charge_id = m.charge_id and r.filter_key = coalesce(m.filter_id, '')
     group by all
 ),
 
@@ -90,6 +95,7 @@ ranged_amounts as (
 -#}
 percentage_events as (
     select
+        m.scenario,
         e.service_window_id,
         e.charge_id,
         e.filter_id,
@@ -106,7 +112,7 @@ percentage_events as (
         and m.group_key = e.group_key
     where m.charge_model = 'percentage' and e.load_id is not null
     window w as (
-        partition by e.service_window_id, e.charge_id, e.filter_id, e.group_key
+        partition by m.scenario, e.service_window_id, e.charge_id, e.filter_id, e.group_key
         order by e.event_at, e.load_id, e.row_number
         rows between unbounded preceding and current row
     )
@@ -114,6 +120,7 @@ percentage_events as (
 
 percentage_lines as (
     select
+        m.scenario,
         m.service_window_id,
         m.charge_id,
         m.filter_id,
@@ -133,6 +140,7 @@ percentage_lines as (
 
 percentage_running as (
     select
+        l.scenario,
         l.service_window_id,
         l.charge_id,
         l.filter_id,
@@ -141,11 +149,12 @@ percentage_running as (
         list(e.running_total order by e.event_index) filter (where e.event_index is not null) as running_totals
     from percentage_lines as l
     left join percentage_events as e
-        on e.service_window_id = l.service_window_id
+        on e.scenario = l.scenario
+        and e.service_window_id = l.service_window_id
         and e.charge_id = l.charge_id
         and e.filter_id is not distinct from l.filter_id
         and e.group_key = l.group_key
-    group by l.service_window_id, l.charge_id, l.filter_id, l.group_key, l.free_units_limit
+    group by l.scenario, l.service_window_id, l.charge_id, l.filter_id, l.group_key, l.free_units_limit
 ),
 
 percentage_free as (
@@ -159,7 +168,8 @@ percentage_free as (
         coalesce(r.running_totals, []) as running_totals
     from percentage_lines as l
     inner join percentage_running as r
-        on r.service_window_id = l.service_window_id
+        on r.scenario = l.scenario
+        and r.service_window_id = l.service_window_id
         and r.charge_id = l.charge_id
         and r.filter_id is not distinct from l.filter_id
         and r.group_key = l.group_key
@@ -185,6 +195,7 @@ percentage_free_amounts as (
 
 percentage_per_event as (
     select
+        e.scenario,
         e.service_window_id,
         e.charge_id,
         e.filter_id,
@@ -207,13 +218,14 @@ percentage_per_event as (
         l.transaction_max
     from percentage_events as e
     inner join percentage_lines as l
-        on l.service_window_id = e.service_window_id
+        on l.scenario = e.scenario
+        and l.service_window_id = e.service_window_id
         and l.charge_id = e.charge_id
         and l.filter_id is not distinct from e.filter_id
         and l.group_key = e.group_key
     where l.transaction_min is not null or l.transaction_max is not null
     window before as (
-        partition by e.service_window_id, e.charge_id, e.filter_id, e.group_key
+        partition by e.scenario, e.service_window_id, e.charge_id, e.filter_id, e.group_key
         order by e.event_index
         rows between unbounded preceding and 1 preceding
     )
@@ -221,6 +233,7 @@ percentage_per_event as (
 
 percentage_clamped as (
     select
+        scenario,
         service_window_id,
         charge_id,
         filter_id,
@@ -240,6 +253,7 @@ percentage_clamped as (
 
 percentage_amounts as (
     select
+        f.scenario,
         f.service_window_id,
         f.charge_id,
         f.filter_id,
@@ -253,7 +267,8 @@ percentage_amounts as (
         end as precise_amount
     from percentage_free_amounts as f
     left join percentage_clamped as c
-        on c.service_window_id = f.service_window_id
+        on c.scenario = f.scenario
+        and c.service_window_id = f.service_window_id
         and c.charge_id = f.charge_id
         and c.filter_id is not distinct from f.filter_id
         and c.group_key = f.group_key
@@ -261,6 +276,7 @@ percentage_amounts as (
 
 amounts as (
     select
+        m.scenario,
         m.service_window_id,
         m.subscription_id,
         m.charge_id,
@@ -293,12 +309,14 @@ amounts as (
         m.is_invoiceable
     from meters as m
     left join ranged_amounts as r
-        on r.service_window_id = m.service_window_id
+        on r.scenario = m.scenario
+        and r.service_window_id = m.service_window_id
         and r.charge_id = m.charge_id
         and r.filter_id is not distinct from m.filter_id
         and r.group_key = m.group_key
     left join percentage_amounts as p
-        on p.service_window_id = m.service_window_id
+        on p.scenario = m.scenario
+        and p.service_window_id = m.service_window_id
         and p.charge_id = m.charge_id
         and p.filter_id is not distinct from m.filter_id
         and p.group_key = m.group_key

@@ -1,6 +1,7 @@
 {#-
   The price ranges of graduated, volume and graduated_percentage charges, one row per range, for the
-  charge's own properties (filter_key '') and for each charge filter's properties (filter_key = filter_id).
+  charge's own properties (filter_key '') and for each charge filter's properties (filter_key = filter_id),
+  per pricing scenario ('live' = the catalog; see stg_catalog__scenario_charges).
   Amounts are decimal strings in the catalog, typed here once, exactly.
     prev_to_value    the previous range's to_value (null for the first)
     is_adjacent_all  there are several ranges and each starts at the previous range's to_value (adjacent,
@@ -9,18 +10,19 @@
 -#}
 with
 
-charges as (select * from {{ ref('stg_catalog__charges') }}),
+charges as (select * from {{ ref('stg_catalog__scenario_charges') }}),
 
 prices as (
-    select charge_id, '' as filter_key, charge_model, properties from charges
+    select scenario, charge_id, '' as filter_key, charge_model, properties from charges
     union all
-    select f.charge_id, f.filter_id, c.charge_model, f.properties
-    from {{ ref('stg_catalog__charge_filters') }} as f
-    inner join charges as c using (charge_id)
+    select f.scenario, f.charge_id, f.filter_id, c.charge_model, f.properties
+    from {{ ref('stg_catalog__scenario_charge_filters') }} as f
+    inner join charges as c using (scenario, charge_id)
 ),
 
 range_lists as (
     select
+        scenario,
         charge_id,
         filter_key,
         charge_model,
@@ -38,6 +40,7 @@ range_lists as (
 
 ranges as (
     select
+        scenario,
         charge_id,
         filter_key,
         charge_model,
@@ -48,6 +51,7 @@ ranges as (
 
 typed as (
     select
+        scenario,
         charge_id,
         filter_key,
         charge_model,
@@ -61,7 +65,7 @@ typed as (
 ),
 
 with_previous as (
-    select *, lag(to_value) over (partition by charge_id, filter_key order by range_index) as prev_to_value
+    select *, lag(to_value) over (partition by scenario, charge_id, filter_key order by range_index) as prev_to_value
     from typed
 )
 
@@ -71,4 +75,4 @@ select
     bool_and(range_index = 1 or from_value = prev_to_value) over by_price
         and count(*) over by_price > 1 as is_adjacent_all
 from with_previous
-window by_price as (partition by charge_id, filter_key)
+window by_price as (partition by scenario, charge_id, filter_key)

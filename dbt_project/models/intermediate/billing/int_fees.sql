@@ -9,6 +9,8 @@
                   graduated_percentage; a filter's line is priced with the filter's properties), exact,
                   invoiced at the window's end.
   Every fee names its service window, so it can be traced to its events through int_usage_events_charged.
+  One set of fees per pricing scenario (`scenario`; 'live' = the catalog): everything that invoices,
+  issues or publishes reads scenario = 'live' only; the others feed the pricing experiments.
 -#}
 with
 
@@ -20,6 +22,7 @@ currencies as (select currency, minor_unit_exponent from {{ ref('currencies') }}
 
 base_fees as (
     select
+        sp.scenario,
         w.service_window_id,
         'subscription' as fee_type,
         cast(null as varchar) as charge_id,
@@ -29,12 +32,12 @@ base_fees as (
         cast(null as varchar) as charge_model,
         cast(w.billable_days as {{ quantity_type() }}) as units,
         cast(null as bigint) as events_count,
-        {{ minor_to_major('p.amount_cents', 'cur.minor_unit_exponent') }} as unit_amount,
+        {{ minor_to_major('sp.amount_cents', 'cur.minor_unit_exponent') }} as unit_amount,
         case
             when w.billable_days = w.days_in_period
-                then cast({{ minor_to_major('p.amount_cents', 'cur.minor_unit_exponent') }} as {{ precise_type() }})
+                then cast({{ minor_to_major('sp.amount_cents', 'cur.minor_unit_exponent') }} as {{ precise_type() }})
             else cast({{ div_exact(
-                'p.amount_cents * w.billable_days',
+                'sp.amount_cents * w.billable_days',
                 'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end'
             ) }} as {{ precise_type() }})
         end as precise_amount,
@@ -43,11 +46,13 @@ base_fees as (
         true as is_invoiceable
     from windows as w
     inner join plans as p using (plan_code)
+    inner join {{ ref('stg_catalog__scenario_plans') }} as sp using (plan_code)
     inner join currencies as cur on cur.currency = p.currency
 ),
 
 charge_fees as (
     select
+        scenario,
         service_window_id,
         'charge' as fee_type,
         charge_id,
@@ -73,6 +78,7 @@ charge_fees as (
 -#}
 charge_lines_rounded as (
     select
+        c.scenario,
         c.service_window_id,
         c.charge_id,
         sum({{ to_minor_units('c.precise_amount', 'cur.minor_unit_exponent') }}) as amount_cents
@@ -84,12 +90,13 @@ charge_lines_rounded as (
 
 spending_minimums as (
     select
+        t.scenario,
         t.service_window_id,
         'spending_minimum' as fee_type,
         t.charge_id,
         cast(null as varchar) as filter_id,
         '' as group_key,
-        ch.billable_metric_code,
+        live_ch.billable_metric_code,
         ch.charge_model,
         cast(null as {{ quantity_type() }}) as units,
         cast(null as bigint) as events_count,
@@ -106,7 +113,8 @@ spending_minimums as (
         false as is_in_advance,
         ch.is_invoiceable
     from charge_lines_rounded as t
-    inner join {{ ref('stg_catalog__charges') }} as ch using (charge_id)
+    inner join {{ ref('stg_catalog__scenario_charges') }} as ch using (scenario, charge_id)
+    inner join {{ ref('stg_catalog__charges') }} as live_ch using (charge_id)
     inner join windows as w using (service_window_id)
     inner join currencies as cur on cur.currency = w.currency
     where ch.min_amount_cents > 0
@@ -121,6 +129,7 @@ fees as (
 )
 
 select
+    f.scenario,
     f.service_window_id || '|' || f.fee_type || '|' || coalesce(f.charge_id, '') || '|'
         || coalesce(f.filter_id, '') || '|' || f.group_key as fee_id,
     'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d') as invoice_id,

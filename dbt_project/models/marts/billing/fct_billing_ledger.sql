@@ -25,7 +25,7 @@
 {%- set cols = fee_descriptive_columns() %}
 with
 
-fees as (select * from {{ ref('int_fees') }} where is_invoiceable),
+fees as (select * from {{ ref('int_fees') }} where scenario = 'live' and is_invoiceable),
 
 prior as (
     {% if is_incremental() %}

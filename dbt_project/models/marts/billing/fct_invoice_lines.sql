@@ -8,7 +8,7 @@ with
 
 ledger as (select * from {{ ref('fct_billing_ledger') }}),
 
-fees as (select * from {{ ref('int_fees') }} where is_invoiceable),
+fees as (select * from {{ ref('int_fees') }} where scenario = 'live' and is_invoiceable),
 
 {{ billing_deltas('fees', 'ledger') }},
 
