@@ -319,6 +319,79 @@ def build_catalog() -> dict:
     return {"billable_metrics": metrics, "plans": plans}
 
 
+def build_scenarios(catalog: dict) -> dict[str, dict]:
+    """Two candidate price books over the sample catalog (DIR/scenarios/<name>.yml), for the pricing
+    experiments notebook: ``usage_up`` raises every usage price by 20% and keeps the base fees;
+    ``tiered_calls`` prices API calls on a graduated ladder (the first 100,000 calls of a period free,
+    then the live price, then half of it past 10 million) and cuts the base fees by 10%."""
+    import copy
+
+    usage_up = {
+        "description": "every usage price +20%, base fees unchanged",
+        "plans": copy.deepcopy(catalog["plans"]),
+    }
+    for plan in usage_up["plans"]:
+        plan.pop("name", None)
+        for charge in plan["charges"]:
+            charge.pop("invoice_display_name", None)
+            charge["properties"]["amount"] = _dec(
+                Decimal(charge["properties"]["amount"]) * Decimal("1.2")
+            )
+            for flt in charge.get("filters", []):
+                flt.pop("invoice_display_name", None)
+                flt["properties"]["amount"] = _dec(
+                    Decimal(flt["properties"]["amount"]) * Decimal("1.2")
+                )
+    tiered = {
+        "description": "API calls: first 100,000 free, then the live price, half price past 10 million; "
+        "base fees -10%",
+        "plans": copy.deepcopy(catalog["plans"]),
+    }
+    for plan in tiered["plans"]:
+        plan.pop("name", None)
+        plan["amount_cents"] = int(Decimal(plan["amount_cents"]) * Decimal("0.9"))
+        for charge in plan["charges"]:
+            charge.pop("invoice_display_name", None)
+            for flt in charge.get("filters", []):
+                flt.pop("invoice_display_name", None)
+            if charge["billable_metric_code"] != "api_calls":
+                continue
+
+            def ladder(price: str) -> dict:
+                half = _dec(Decimal(price) / 2)
+                return {
+                    "graduated_ranges": [
+                        {
+                            "from_value": "0",
+                            "to_value": "100000",
+                            "per_unit_amount": "0",
+                            "flat_amount": "0",
+                        },
+                        {
+                            "from_value": "100001",
+                            "to_value": "10000000",
+                            "per_unit_amount": price,
+                            "flat_amount": "0",
+                        },
+                        {
+                            "from_value": "10000001",
+                            "to_value": None,
+                            "per_unit_amount": half,
+                            "flat_amount": "0",
+                        },
+                    ]
+                }
+
+            group_keys = charge["properties"].get("pricing_group_keys")
+            charge["charge_model"] = "graduated"
+            charge["properties"] = ladder(charge["properties"]["amount"])
+            if group_keys:
+                charge["properties"]["pricing_group_keys"] = group_keys
+            for flt in charge.get("filters", []):
+                flt["properties"] = ladder(flt["properties"]["amount"])
+    return {"usage_up": usage_up, "tiered_calls": tiered}
+
+
 def _catalog_yaml(catalog: dict) -> str:
     header = (
         "# Meterhouse sample catalog (written by ingestion/generate.py), Lago shapes.\n"
@@ -1327,7 +1400,15 @@ def generate(
     _clean_events_dir(events_dir)
 
     _write_bytes(data_dir / "meterhouse.yml", _settings_yaml(clock).encode())
-    _write_bytes(data_dir / "catalog.yml", _catalog_yaml(build_catalog()).encode("utf-8"))
+    catalog = build_catalog()
+    _write_bytes(data_dir / "catalog.yml", _catalog_yaml(catalog).encode("utf-8"))
+    (data_dir / "scenarios").mkdir(exist_ok=True)
+    for name, scenario in build_scenarios(catalog).items():
+        text = yaml.safe_dump(scenario, sort_keys=False, default_flow_style=False, width=100)
+        _write_bytes(
+            data_dir / "scenarios" / f"{name}.yml",
+            f"# Sample pricing scenario (ingestion/generate.py): {scenario['description']}\n{text}".encode(),
+        )
     tz_names = TIMEZONES
     _write_bytes(
         landing / "customers.csv",
