@@ -145,7 +145,6 @@ UNSUPPORTED_LAGO_KEYS: dict[str, frozenset[str]] = {
     "billable_metric_filter": frozenset(),
     "plan": frozenset(
         {
-            "minimum_commitment",
             "bill_charges_monthly",
             "bill_fixed_charges_monthly",
             "fixed_charges",
@@ -705,6 +704,15 @@ def _raw_properties_errors(data: Any) -> list[InitErrorDetails]:
     return found
 
 
+class MinimumCommitment(_Model):
+    """Lago's plan minimum commitment: when a billing period's fees (base fee, charges, spending
+    minimums) come to less than ``amount_cents`` (prorated by the days served), a true-up fee bills the
+    shortfall."""
+
+    amount_cents: NonNegativeInt
+    invoice_display_name: StrictStr | None = None
+
+
 class Plan(_Model):
     code: Code
     name: StrictStr | None = None
@@ -715,6 +723,7 @@ class Plan(_Model):
     pay_in_advance: StrictBool = False
     trial_period: NonNegativeInt = 0
     invoice_display_name: StrictStr | None = None
+    minimum_commitment: MinimumCommitment | None = None
     charges: list[Charge] = Field(default_factory=list)
 
     @field_validator("amount_currency")
@@ -1166,6 +1175,7 @@ def catalog_rows(catalog: Catalog, loaded_at: datetime) -> dict[str, list[tuple[
                 p.pay_in_advance,
                 p.trial_period,
                 at,
+                None if p.minimum_commitment is None else p.minimum_commitment.amount_cents,
             )
         )
         for order, (c, charge_id) in enumerate(
@@ -1220,6 +1230,7 @@ CATALOG_COLUMNS: dict[str, tuple[str, ...]] = {
         "pay_in_advance",
         "trial_period",
         "loaded_at",
+        "minimum_commitment_cents",
     ),
     "charges": (
         "charge_id",

@@ -9,7 +9,7 @@ in Lago's shapes, validated like the catalog's, plus an optional map of live pla
     plans:
       - code: starter_usd_v2
         interval: monthly          # the live plan's interval, currency, pay_in_advance, trial_period
-        amount_cents: 3900         # may change: the base fee
+        amount_cents: 3900         # may change: the base fee (and minimum_commitment)
         amount_currency: USD
         charges:                   # may change: charge models, prices, spending minimums
           - billable_metric_code: api_calls
@@ -57,7 +57,13 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 SCENARIO_COLUMNS: dict[str, tuple[str, ...]] = {
     "scenarios": ("scenario", "file_name", "description", "loaded_at"),
-    "scenario_plans": ("scenario", "live_plan_code", "scenario_plan_code", "amount_cents"),
+    "scenario_plans": (
+        "scenario",
+        "live_plan_code",
+        "scenario_plan_code",
+        "amount_cents",
+        "minimum_commitment_cents",
+    ),
     "scenario_charges": (
         "scenario",
         "live_charge_id",
@@ -245,7 +251,16 @@ def scenario_rows(
             else:
                 plan = scen_plans[scen_code]
                 pairs, _ = _match_charges(sc.file_name, live_plan, plan, 0)
-            rows["scenario_plans"].append((sc.name, live_plan.code, plan.code, plan.amount_cents))
+            commitment = plan.minimum_commitment
+            rows["scenario_plans"].append(
+                (
+                    sc.name,
+                    live_plan.code,
+                    plan.code,
+                    plan.amount_cents,
+                    None if commitment is None else commitment.amount_cents,
+                )
+            )
             live_charges = dict(zip(live_plan.charge_ids(), live_plan.charges, strict=True))
             for live_id, charge, _ in pairs:
                 rows["scenario_charges"].append(

@@ -175,8 +175,16 @@ def connect(path: str | Path, *, memory_limit: str | None = None, read_only: boo
     return con
 
 
+# Columns added after a table was first created: a warehouse from an older version gets them here.
+RAW_MIGRATIONS = """
+alter table raw.plans add column if not exists minimum_commitment_cents bigint;
+alter table raw.scenario_plans add column if not exists minimum_commitment_cents bigint;
+"""
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
+    con.execute(RAW_MIGRATIONS)
 
 
 @cache

@@ -187,8 +187,12 @@ def _naive_utc(moment: datetime | str | None) -> datetime | None:
 # ------------------------------------------------------------------------------------------ pricing
 
 
-def _events_of(case: QuoteCase, events_dir: Path) -> Path:
-    """The case's events as one JSON Lines landing file of its own."""
+def _events_of(case: QuoteCase, events_dir: Path, index: int) -> Path:
+    """The case's events as one JSON Lines landing file of its own.
+
+    The intake loads a content only once (its ledger is keyed by SHA-256), and two cases may price the
+    same usage: each file ends with a whitespace-only line of its own length (the intake skips blank
+    lines), so every case's file is distinct."""
     target = events_dir / f"{case.key}.jsonl"
     if isinstance(case.usage, Path | str):
         source = Path(case.usage)
@@ -196,9 +200,12 @@ def _events_of(case: QuoteCase, events_dir: Path) -> Path:
             raise QuoteError(f"usage file {source} not found")
         if source.suffix not in (".jsonl", ".json", ".ndjson"):
             raise QuoteError(f"usage file {source}: a quote reads JSON Lines (one event per line)")
-        target.write_bytes(source.read_bytes())
+        body = source.read_bytes()
     else:
-        target.write_text("".join(json.dumps(e) + "\n" for e in case.usage))
+        body = "".join(json.dumps(e) + "\n" for e in case.usage).encode()
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    target.write_bytes(body + b" " * (index + 1) + b"\n")
     return target
 
 
@@ -230,8 +237,8 @@ def quote_many(
     with scratch_warehouse(keep_dir) as scratch:
         events_dir = scratch.root / "landing" / "events"
         events_dir.mkdir(parents=True, exist_ok=True)
-        for case in cases:
-            _events_of(case, events_dir)
+        for index, case in enumerate(cases):
+            _events_of(case, events_dir, index)
 
         con = scratch.connect()
         try:

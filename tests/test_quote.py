@@ -157,6 +157,15 @@ plans:
       - billable_metric_code: calls
         charge_model: standard
         properties: {amount: 0.0005}
+  - code: commit_usd
+    interval: monthly
+    amount_cents: 1000
+    amount_currency: USD
+    minimum_commitment: {amount_cents: 5000}
+    charges:
+      - billable_metric_code: calls
+        charge_model: standard
+        properties: {amount: "0.01"}
   - code: calls_jpy
     interval: yearly
     amount_cents: 120000
@@ -191,6 +200,7 @@ def pricing_quotes(dbt_manifest, tmp_path_factory):
     cases = [
         QuoteCase("pct", "pay_usd", usage("payments", ["10", "80", "10000"])),
         QuoteCase("kwd", "calls_kwd", usage("calls", [None, None, None])),
+        QuoteCase("commit", "commit_usd", usage("calls", [None, None, None])),
         # a yearly plan quoted for one full year from the first event's calendar year
         QuoteCase("jpy", "calls_jpy", usage("calls", [None] * 5)),
         QuoteCase(
@@ -226,6 +236,14 @@ def test_minor_units_of_kwd_and_jpy(pricing_quotes):
     assert jpy.total_cents == 120000 + 2
     # half a month: Oct 1..15 = 15 of 31 days x 1.500 KWD = 0.725806.. -> 0.726; 1 call 0.0005 -> 0.001
     assert quotes["kwd_half"].total_cents == 726 + 1
+
+
+def test_minimum_commitment_true_up(pricing_quotes):
+    quote = pricing_quotes[0]["commit"]
+    lines = {line.fee_type: line.amount_cents for line in quote.lines}
+    # base 10.00 + 3 calls x 0.01 = 10.03 against a 50.00 commitment: a 39.97 true-up
+    assert lines == {"subscription": 1000, "charge": 3, "minimum_commitment": 3997}
+    assert quote.total_cents == 5000
 
 
 def test_cli_json_output(pricing_quotes, tmp_path, capsys):
@@ -279,7 +297,7 @@ def test_cli_refuses_what_it_cannot_quote(pricing_quotes, tmp_path, capsys):
     cases = [
         (
             ["--plan", "nope", "--usage", str(one)],
-            "plan 'nope' is not in the catalog (plans: calls_jpy, calls_kwd, pay_usd)",
+            "plan 'nope' is not in the catalog (plans: calls_jpy, calls_kwd, commit_usd, pay_usd)",
         ),
         (
             ["--plan", "calls_kwd", "--usage", str(two)],

@@ -110,6 +110,7 @@ plans:
     interval: yearly
     amount_cents: 0
     amount_currency: EUR
+    minimum_commitment: {amount_cents: 100000, invoice_display_name: Annual commitment}
     charges:
       - billable_metric_code: payments
         charge_model: graduated_percentage
@@ -252,8 +253,8 @@ def test_full_catalog_writes_exact_raw_tables(tmp_path):
         ("api_calls", "tier", '["free", "paid"]'),
     ]
     assert table(con, "plans", "code") == [
-        ("growth_usd", "Growth", "monthly", 4900, "USD", True, 14, AT),
-        ("scale_eur", None, "yearly", 0, "EUR", False, 0, AT),
+        ("growth_usd", "Growth", "monthly", 4900, "USD", True, 14, AT, None),
+        ("scale_eur", None, "yearly", 0, "EUR", False, 0, AT, 100000),
     ]
     graduated_tokens = (
         '{"graduated_ranges": ['
@@ -426,7 +427,7 @@ def test_write_replaces_previous_contents(tmp_path):
         ("api_calls", None, "count_agg", None, False, None, None, datetime(2026, 3, 1, 23, 0)),
     ]
     assert table(con, "plans", "code") == [
-        ("growth", None, "monthly", 0, "USD", False, 0, datetime(2026, 3, 1, 23, 0)),
+        ("growth", None, "monthly", 0, "USD", False, 0, datetime(2026, 3, 1, 23, 0), None),
     ]
     assert table(con, "charges", "charge_id") == [
         ("growth.api_calls", "growth", 1, "api_calls", "standard", False, True, False, 0,
@@ -695,15 +696,27 @@ def test_known_lago_keys_are_dropped_with_a_warning(tmp_path):
 
 
 def test_lago_keys_that_change_the_bill_are_an_error_when_set(tmp_path):
-    text = LAGO_EXPORT.replace(
-        "bill_charges_monthly: false", "minimum_commitment: {amount_cents: 1000}"
-    )
+    text = LAGO_EXPORT.replace("bill_charges_monthly: false", "bill_charges_monthly: true")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         found = problems(tmp_path, text)
     assert found == [
-        "catalog.yml: plans[0] (code 'growth') -> minimum_commitment: Lago's key is not supported "
+        "catalog.yml: plans[0] (code 'growth') -> bill_charges_monthly: Lago's key is not supported "
         "by Meterhouse (it would change what is billed); remove it"
+    ]
+
+
+def test_minimum_commitment_is_read(tmp_path):
+    text = one_charge("{amount: 1}", charge_model="standard").replace(
+        "amount_currency: USD",
+        "amount_currency: USD\n    minimum_commitment: {amount_cents: 150000}",
+    )
+    plan = load_text(tmp_path, text).plans[0]
+    assert plan.minimum_commitment.amount_cents == 150000
+    bad = text.replace("{amount_cents: 150000}", "{amount_cents: -1}")
+    assert problems(tmp_path, bad) == [
+        "catalog.yml: plans[0] (code 'growth') -> minimum_commitment.amount_cents: Input should be "
+        "greater than or equal to 0 (got -1)"
     ]
 
 

@@ -5,6 +5,7 @@
                   at the line; trial days are free. In arrears it is invoiced at the window's end, in advance
                   at its start (so the invoice at the end of P carries P's usage and P+1's base fee).
     spending_minimum  the shortfall of a charge below its prorated min_amount_cents (below)
+    minimum_commitment  the shortfall of a window's fees below the plan's prorated minimum commitment
     charge        the charge model applied to the meter's units (standard, package, graduated, volume,
                   graduated_percentage; a filter's line is priced with the filter's properties), exact,
                   invoiced at the window's end.
@@ -120,12 +121,68 @@ spending_minimums as (
     where ch.min_amount_cents > 0
 ),
 
-fees as (
+fees_before_commitment as (
     select * from base_fees
     union all
     select * from charge_fees
     union all
     select * from spending_minimums where precise_amount > 0
+),
+
+{#-
+  Minimum commitment (Lago, the plan's minimum_commitment.amount_cents): when a service window's fees
+  (base fee, charges, spending minimums; each rounded as its line) come to less than the commitment,
+  prorated by the window's days over the period's (days served / days in period, as spending minimums),
+  a true-up line bills the shortfall, invoiced at the window's end. Each plan of a window (an upgrade
+  splits a period) is measured against its own commitment.
+-#}
+window_totals as (
+    select
+        f.scenario,
+        f.service_window_id,
+        sum({{ to_minor_units('f.precise_amount', 'cur.minor_unit_exponent') }}) as amount_cents
+    from fees_before_commitment as f
+    inner join windows as w using (service_window_id)
+    inner join currencies as cur on cur.currency = w.currency
+    where f.is_invoiceable
+    group by all
+),
+
+minimum_commitments as (
+    select
+        sp.scenario,
+        w.service_window_id,
+        'minimum_commitment' as fee_type,
+        cast(null as varchar) as charge_id,
+        cast(null as varchar) as filter_id,
+        '' as group_key,
+        cast(null as varchar) as billable_metric_code,
+        cast(null as varchar) as charge_model,
+        cast(null as {{ quantity_type() }}) as units,
+        cast(null as bigint) as events_count,
+        {{ minor_to_major('sp.minimum_commitment_cents', 'cur.minor_unit_exponent') }} as unit_amount,
+        cast(
+            {{ div_exact(
+                'sp.minimum_commitment_cents * w.service_days',
+                'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end'
+            ) }}
+            - {{ minor_to_major('coalesce(t.amount_cents, 0)', 'cur.minor_unit_exponent') }}
+            as {{ precise_type() }}
+        ) as precise_amount,
+        w.service_end_at as issue_at,
+        false as is_in_advance,
+        true as is_invoiceable
+    from windows as w
+    inner join {{ ref('stg_catalog__scenario_plans') }} as sp using (plan_code)
+    inner join currencies as cur on cur.currency = w.currency
+    left join window_totals as t on t.scenario = sp.scenario and t.service_window_id = w.service_window_id
+    where sp.minimum_commitment_cents > 0
+),
+
+fees as (
+    select * from fees_before_commitment
+    union all
+    select * from minimum_commitments where precise_amount > 0
 )
 
 select

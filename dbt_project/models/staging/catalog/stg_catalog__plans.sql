@@ -15,6 +15,7 @@ renamed as (
             when 'weekly' then 52 when 'monthly' then 12 when 'quarterly' then 4 else 1
         end as yearly_amount_cents,
         pay_in_advance as is_pay_in_advance,
+        minimum_commitment_cents,
         loaded_at
     from source
 )
