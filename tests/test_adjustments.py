@@ -220,7 +220,8 @@ def test_incremental_runs_match_a_full_rebuild(late_run, tmp_path):
         "value from intermediate.int_usage_events_attributed order by 1, 2",
         "meters": "select service_window_id, charge_id, filter_id, group_key, events_count, units "
         "from intermediate.int_usage_meters order by 1, 2, 3, 4",
-        "fees": "select fee_id, units, precise_amount, amount_cents from intermediate.int_fees order by 1",
+        "fees": "select scenario, fee_id, units, precise_amount, amount_cents from intermediate.int_fees "
+        "order by 1, 2",
         "charged": "select service_window_id, charge_id, filter_id, group_key, load_id, row_number, value "
         "from intermediate.int_usage_events_charged where load_id is not null order by 1, 2, 5, 6",
     }
