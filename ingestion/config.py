@@ -32,6 +32,33 @@ class SettingsError(ValueError):
     """meterhouse.yml is unreadable or invalid; the message names the file and each bad key."""
 
 
+class StripeSettings(BaseModel):
+    """Where Meterhouse publishes invoices and reads Stripe objects from.
+
+    Stripe is used only when the environment variable named by ``api_key_env`` holds a key: without
+    it, the Stripe assets report "not configured" and change nothing. ``api_base`` None means Stripe
+    itself (https://api.stripe.com); the demo and the tests point it at the local emulator."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key_env: str = "STRIPE_API_KEY"
+    api_base: str | None = None
+    # days_until_due of the invoices published (collection_method send_invoice)
+    days_until_due: Annotated[StrictInt, Field(ge=0)] = 30
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+/?$", value):
+            raise ValueError(f"{value!r} is not a base address such as http://127.0.0.1:12111")
+        return None if value is None else value.rstrip("/")
+
+    def api_key(self) -> str | None:
+        import os
+
+        return os.environ.get(self.api_key_env) or None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -42,6 +69,7 @@ class Settings(BaseModel):
     # None = wall clock; an aware timestamp pins "now" (kept in UTC).
     clock: AwareDatetime | None = None
     duckdb_memory_limit: str = "4GB"
+    stripe: StripeSettings = StripeSettings()
 
     @field_validator("clock")
     @classmethod

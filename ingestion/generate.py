@@ -415,6 +415,10 @@ def _settings_yaml(clock: str) -> str:
         f"future_margin_hours: {FUTURE_MARGIN_HOURS}\n"
         f'clock: "{clock}"\n'
         'duckdb_memory_limit: "4GB"\n'
+        "# Stripe: used only when STRIPE_API_KEY is set; `meterhouse run --stripe-emulator` (make demo)\n"
+        "# starts the local emulator at this address and sets a test key.\n"
+        "stripe:\n"
+        '  api_base: "http://127.0.0.1:12111"\n'
     )
 
 

@@ -124,6 +124,103 @@ def _query(data_dir: Path, sql: str, fmt: str, max_rows: int) -> int:
     return 0
 
 
+def _publish(args) -> int:
+    """Publish one billing month (under the writer lock), or show what would be sent (--dry-run, from
+    the read-only snapshot)."""
+    import re
+    from datetime import UTC, datetime
+
+    from ingestion.config import load_settings
+    from ingestion.stripe_publish import publish_month
+    from ingestion.warehouse import connect, writer_lock
+
+    from .resources import stripe_client
+
+    data_dir = Path(args.data_dir).resolve()
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        print(f"meterhouse publish: --month {args.month!r} is not YYYY-MM", file=sys.stderr)
+        return 2
+    settings = load_settings(data_dir)
+    client = stripe_client(settings)
+    if client is None:
+        print(
+            f"meterhouse publish: Stripe is not configured: set {settings.stripe.api_key_env} to a secret "
+            "key (and meterhouse.yml stripe.api_base for the local emulator)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.dry_run:
+        snapshot = data_dir / "warehouse.read.duckdb"
+        if not snapshot.exists():
+            print(
+                f"meterhouse publish: {snapshot} does not exist yet: run the pipeline first",
+                file=sys.stderr,
+            )
+            return 2
+        con = connect(snapshot, read_only=True)
+        try:
+            report = publish_month(con, client, args.month, dry_run=True)
+        finally:
+            con.close()
+    else:
+        with writer_lock(data_dir):
+            con = connect(data_dir / "warehouse.duckdb", memory_limit=settings.duckdb_memory_limit)
+            try:
+                report = publish_month(
+                    con,
+                    client,
+                    args.month,
+                    now=datetime.now(UTC).replace(tzinfo=None),
+                    days_until_due=settings.stripe.days_until_due,
+                )
+            finally:
+                con.close()
+    print(report.render())
+    return 0 if report.ok else 1
+
+
+def _run_with_emulator(data_dir: Path):
+    """run_pipeline with the local Stripe emulator up (the demo): customers created there first."""
+    import csv
+    from urllib.parse import urlparse
+
+    import duckdb
+
+    from ingestion.config import load_settings
+    from ingestion.stripe_emulator import EmulatorServer
+    from ingestion.stripe_publish import ensure_demo_customers
+
+    from .resources import stripe_client
+
+    data_dir = Path(data_dir).resolve()
+    settings = load_settings(data_dir)
+    base = settings.stripe.api_base
+    address = urlparse(base or "")
+    if address.hostname not in ("127.0.0.1", "localhost") or not address.port:
+        raise SystemExit(
+            f"--stripe-emulator needs meterhouse.yml stripe.api_base on 127.0.0.1 with a port "
+            f"(e.g. http://127.0.0.1:12111); it is {base!r}"
+        )
+    os.environ.setdefault(settings.stripe.api_key_env, "sk_test_emulator")
+    server = EmulatorServer(
+        data_dir / "stripe_emulator.json", host="127.0.0.1", port=address.port, save_interval=2.0
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        raise SystemExit(f"cannot start the Stripe emulator on {base}: {exc}") from None
+    try:
+        with (data_dir / "landing" / "customers.csv").open(newline="", encoding="utf-8") as fh:
+            customer_ids = [row["external_customer_id"] for row in csv.DictReader(fh)]
+        created = ensure_demo_customers(
+            duckdb.connect(), stripe_client(settings), customer_ids=customer_ids
+        )
+        print(f"Stripe emulator on {base}: {len(created)} customers mapped", flush=True)
+        return run_pipeline(data_dir)
+    finally:
+        server.stop()
+
+
 def _quote(args) -> int:
     from ingestion.accounts import AccountsError
     from ingestion.catalog import CatalogError
@@ -196,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--data-dir", type=Path, required=True)
     run.add_argument("--format", choices=["text", "json"], default="text")
+    run.add_argument(
+        "--stripe-emulator",
+        action="store_true",
+        help="start the local Stripe emulator for this run (state in DIR/stripe_emulator.json, address from "
+        "meterhouse.yml stripe.api_base), create the customers there, and publish to it",
+    )
 
     summ = sub.add_parser(
         "summary", help="print the summary of DIR's last run (reads the snapshot)"
@@ -242,6 +345,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     pre.add_argument("--format", choices=["text", "json"], default="text")
 
+    pub = sub.add_parser(
+        "publish",
+        help="publish a billing month's issued invoices and credit notes to Stripe, exactly once",
+    )
+    pub.add_argument("--data-dir", type=Path, required=True)
+    pub.add_argument("--month", required=True, help="the billing month, YYYY-MM")
+    pub.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
+
+    rep = sub.add_parser("report", help="reports: reconciliation")
+    rep_sub = rep.add_subparsers(dest="report", required=True)
+    recon = rep_sub.add_parser(
+        "reconciliation",
+        help="usage vs invoices vs Stripe per customer for a billing month (CSV + HTML)",
+    )
+    recon.add_argument("--data-dir", type=Path, required=True)
+    recon.add_argument("--period", required=True, help="the billing month, YYYY-MM")
+    recon.add_argument("--out", type=Path, help="output folder (default DIR/reports)")
+
     emu = sub.add_parser(
         "stripe-emulator",
         help="run the local Stripe-compatible server (state kept in DIR/stripe_emulator.json)",
@@ -251,6 +372,21 @@ def main(argv: list[str] | None = None) -> int:
     emu.add_argument("--port", type=int, default=12111)
 
     args = parser.parse_args(argv)
+
+    if args.command == "publish":
+        return _publish(args)
+
+    if args.command == "report":
+        from .reconciliation import ReportError, reconciliation_report
+
+        try:
+            report = reconciliation_report(args.data_dir, args.period, args.out)
+        except ReportError as exc:
+            print(f"meterhouse report reconciliation: {exc}", file=sys.stderr)
+            return 2
+        print(report.render())
+        print(f"\nWrote {report.csv_path}\n      {report.html_path}")
+        return 0
 
     if args.command == "stripe-emulator":
         from ingestion.stripe_emulator import serve
@@ -288,7 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     from .summary import collect, render
 
     if args.command == "run":
-        result = run_pipeline(args.data_dir)
+        if args.stripe_emulator:
+            result = _run_with_emulator(args.data_dir)
+        else:
+            result = run_pipeline(args.data_dir)
         if not result.success:
             print("The run failed; see the messages above.", file=sys.stderr)
             return 1

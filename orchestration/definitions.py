@@ -8,9 +8,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from .assets.dbt import dbt_core, dbt_issued, dbt_reporting
+from .assets.dbt import dbt_core, dbt_issued, dbt_reconciliation, dbt_reporting
 from .assets.ingestion import account_files, catalog_files, event_files
 from .assets.snapshot import warehouse_snapshot
+from .assets.stripe import stripe_objects, stripe_publication
 from .jobs import close_month_job
 from .resources import Warehouse, data_dir_from_env, dbt_resource
 from .schedules import daily_close_schedule, monthly_close_schedule
@@ -23,6 +24,9 @@ ASSETS = [
     dbt_core,
     dbt_issued,
     dbt_reporting,
+    stripe_publication,
+    stripe_objects,
+    dbt_reconciliation,
     warehouse_snapshot,
 ]
 

@@ -22,6 +22,26 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data"
 
 
+def stripe_client(settings: Settings):
+    """A `stripe.StripeClient` for these settings (None without a key). The SDK's own retries are off:
+    the publisher and the sync retry themselves, with lookups first (see ingestion/stripe_publish)."""
+    key = settings.stripe.api_key()
+    if not key:
+        return None
+    import stripe
+
+    base = settings.stripe.api_base
+    addresses = (
+        {name: base for name in ("api", "files", "connect", "meter_events")} if base else None
+    )
+    return stripe.StripeClient(
+        key,
+        stripe_version=stripe.api_version,  # the one API version, pinned with the SDK (requirements.txt)
+        base_addresses=addresses or {},
+        max_network_retries=0,
+    )
+
+
 def data_dir_from_env() -> Path:
     return Path(os.environ.get("MH_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
 
@@ -54,6 +74,17 @@ class Warehouse(dg.ConfigurableResource):
 
     def connect(self):
         return connect(self.db_path, memory_limit=self.settings().duckdb_memory_limit)
+
+    def stripe_client(self):
+        """The Stripe client of meterhouse.yml's `stripe` settings, or None when no key is set."""
+        return stripe_client(self.settings())
+
+    def stripe_not_configured(self) -> str:
+        env = self.settings().stripe.api_key_env
+        return (
+            f"Stripe is not configured: set {env} (meterhouse.yml stripe.api_key_env) to a secret key, "
+            "and stripe.api_base to the emulator's address for a local run; nothing was sent or read"
+        )
 
     def writing(self):
         """Context manager: the single-writer lock of this data directory."""

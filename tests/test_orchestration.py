@@ -107,14 +107,16 @@ def test_billing_month_partitions_are_monthly_in_utc(dbt_manifest):
     assert month_label("2026-09-01") == "2026-09"
 
 
-def test_only_the_issuing_step_is_partitioned(defs):
+def test_only_issuing_and_publishing_are_partitioned(defs):
     from orchestration.assets.dbt import dbt_issued
+    from orchestration.assets.stripe import PUBLISHED_KEY, stripe_publication
     from orchestration.partitions import billing_month_partitions
 
     assert dbt_issued.partitions_def == billing_month_partitions
+    assert stripe_publication.partitions_def == billing_month_partitions
     graph = defs.resolve_asset_graph()
     partitioned = {k for k in graph.get_all_asset_keys() if graph.get(k).partitions_def is not None}
-    assert partitioned and partitioned == set(dbt_issued.keys)
+    assert partitioned == set(dbt_issued.keys) | {PUBLISHED_KEY}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -99,9 +99,15 @@ class EmulatorServer:
         port: int = 0,
         *,
         clock_start: int | None = None,
+        save_interval: float = 0.0,
     ) -> None:
         self.host, self.port = host, port
-        self.store = Store(Path(state_path) if state_path else None, clock_start=clock_start)
+        self.store = Store(
+            Path(state_path) if state_path else None,
+            clock_start=clock_start,
+            save_interval=save_interval,
+        )
+        self._flusher: threading.Thread | None = None
         self.idempotency = Idempotency(self.store)
         self.faults = FaultQueue()
         self._log: list[RequestLogEntry] = []
@@ -126,10 +132,25 @@ class EmulatorServer:
             daemon=True,
         )
         self._thread.start()
+        if self.store.save_interval > 0:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="stripe-emulator-flush", daemon=True
+            )
+            self._flusher.start()
         return self
+
+    def _flush_loop(self) -> None:
+        """With a save interval, write the state left dirty by the last requests."""
+        while not self._stopping.wait(self.store.save_interval):
+            with self.store.lock:
+                if self.store.dirty:
+                    self.store.save()
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+            self._flusher = None
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()

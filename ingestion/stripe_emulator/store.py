@@ -60,9 +60,16 @@ def _fresh(clock_start: int | None) -> dict[str, Any]:
 class Store:
     """All emulated objects. Guard every access with :attr:`lock`."""
 
-    def __init__(self, path: Path | None = None, clock_start: int | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, clock_start: int | None = None, save_interval: float = 0.0
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.clock_start = clock_start
+        # 0: the state file is rewritten after every write; > 0: at most every save_interval seconds
+        # (the server flushes the rest in the background and on stop), for large demo runs where
+        # rewriting the whole file per request would dominate.
+        self.save_interval = save_interval
+        self._last_save = 0.0
         self.lock = threading.RLock()
         self.data: dict[str, Any] = _fresh(clock_start)
         self._undo: list[tuple[str, str, Obj | None]] | None = None
@@ -73,6 +80,34 @@ class Store:
             if loaded.get("version") != STATE_VERSION:
                 raise ValueError(f"{self.path}: unsupported emulator state version")
             self.data = loaded
+        self._reindex()
+
+    # --- secondary indexes (kind, field) -> value -> ids: invoice items by invoice, so rendering an
+    # invoice does not scan every item ever created (the demo publishes thousands of invoices)
+
+    _INDEXED: tuple[tuple[str, str], ...] = (("invoiceitem", "invoice"),)
+
+    def _reindex(self) -> None:
+        self._index: dict[tuple[str, str], dict[Any, set[str]]] = {}
+        for kind, fld in self._INDEXED:
+            index = self._index[(kind, fld)] = {}
+            for obj_id, obj in self._table(kind).items():
+                index.setdefault(obj.get(fld), set()).add(obj_id)
+
+    def _index_update(self, kind: str, previous: Obj | None, obj: Obj) -> None:
+        for (k, fld), index in self._index.items():
+            if k != kind:
+                continue
+            if previous is not None:
+                index.get(previous.get(fld), set()).discard(previous["id"])
+            index.setdefault(obj.get(fld), set()).add(obj["id"])
+
+    def find(self, kind: str, fld: str, value: Any) -> list[Obj]:
+        """Objects of an indexed kind whose ``fld`` equals ``value``, oldest first (read only)."""
+        table = self._table(kind)
+        objs = [table[i] for i in self._index[(kind, fld)].get(value, ()) if i in table]
+        objs.sort(key=lambda o: (o.get("created", 0), o["_seq"]))
+        return objs
 
     # --- clock --------------------------------------------------------------------------
 
@@ -133,6 +168,7 @@ class Store:
         if "_seq" not in obj:
             obj["_seq"] = previous["_seq"] if previous else self.next_seq()
         table[obj["id"]] = copy.deepcopy(obj)
+        self._index_update(kind, previous, obj)
         self.dirty = True
         return obj
 
@@ -150,7 +186,9 @@ class Store:
 
     def commit(self) -> None:
         self._undo = None
-        if self.dirty:
+        if self.dirty and (
+            self.save_interval <= 0 or time.monotonic() - self._last_save >= self.save_interval
+        ):
             self.save()
 
     def rollback(self) -> None:
@@ -162,18 +200,22 @@ class Store:
             else:
                 table[obj_id] = previous
         self.data["seq"] = self._undo_seq
+        if undo:
+            self._reindex()
 
     # --- persistence --------------------------------------------------------------------
 
     def reset(self) -> None:
         with self.lock:
             self.data = _fresh(self.clock_start)
+            self._reindex()
             self.dirty = True
             self.save()
 
     def save(self) -> None:
         """Write the state atomically (temp file in the same folder, then rename)."""
         self.dirty = False
+        self._last_save = time.monotonic()
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 core       staging -> intermediate -> meters -> current invoice lines (unpartitioned)
 issued     fct_billing_ledger: the append-only record of issued documents, partitioned by billing month
 reporting  models that read what was issued (invoices, event outcomes, load accounting)
+reconciliation  Stripe staging and the reconciliation marts (tag stripe), after publishing and the sync
 """
 
 import shutil
@@ -24,6 +25,8 @@ from ..project import dbt_project
 from ..resources import Warehouse
 
 ISSUED = "fct_billing_ledger"
+# Stripe staging and reconciliation read what publishing and the Stripe sync wrote: a block of their own
+STRIPE = "tag:stripe"
 POOL = "warehouse"
 
 
@@ -95,7 +98,7 @@ def _stop(process: subprocess.Popen, grace_s: float = 30.0) -> None:
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    exclude=f"{ISSUED}+",
+    exclude=f"{ISSUED}+ {STRIPE}",
     dagster_dbt_translator=translator,
     name="dbt_core",
     pool=POOL,
@@ -127,10 +130,25 @@ def dbt_issued(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     select=f"{ISSUED}+",
-    exclude=ISSUED,
+    exclude=f"{ISSUED} {STRIPE}",
     dagster_dbt_translator=translator,
     name="dbt_reporting",
     pool=POOL,
 )
 def dbt_reporting(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    yield from _build(context, dbt, warehouse)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    select=STRIPE,
+    dagster_dbt_translator=translator,
+    name="dbt_reconciliation",
+    pool=POOL,
+)
+def dbt_reconciliation(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+):
+    """Stripe's objects as read back after publishing, and the usage-versus-invoice reconciliation."""
     yield from _build(context, dbt, warehouse)

@@ -5,13 +5,13 @@ import dagster as dg
 from ingestion.warehouse import publish_snapshot
 
 from ..resources import Warehouse
-from .dbt import dbt_reporting
+from .dbt import dbt_reconciliation, dbt_reporting
 
 
 @dg.asset(
     name="warehouse_snapshot",
     group_name="publishing",
-    deps=list(dbt_reporting.keys),
+    deps=[*dbt_reporting.keys, *dbt_reconciliation.keys],
     pool="warehouse",
     kinds={"duckdb"},
     description=(

@@ -304,9 +304,7 @@ def line_from_item(item: Obj) -> Obj:
 
 
 def invoice_items(store: Store, invoice_id: str) -> list[Obj]:
-    return [
-        i for i in store.all("invoiceitem") if i["invoice"] == invoice_id and not i.get("_deleted")
-    ]
+    return [i for i in store.find("invoiceitem", "invoice", invoice_id) if not i.get("_deleted")]
 
 
 def invoice_lines(store: Store, invoice_id: str) -> list[Obj]:
