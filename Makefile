@@ -33,7 +33,7 @@ manifest: install
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/meterhouse generate --data-dir $(DATA_DIR)
-	$(VENV)/bin/meterhouse run --data-dir $(DATA_DIR)
+	$(VENV)/bin/meterhouse run --data-dir $(DATA_DIR) --stripe-emulator
 
 test: install $(DAGSTER_HOME)/dagster.yaml
 	$(PY) -m pytest

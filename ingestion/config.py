@@ -45,6 +45,16 @@ class StripeSettings(BaseModel):
     api_base: str | None = None
     # days_until_due of the invoices published (collection_method send_invoice)
     days_until_due: Annotated[StrictInt, Field(ge=0)] = 30
+    # The first billing month published (YYYY-MM): earlier months were billed before Meterhouse went
+    # live (or, in the demo, are not worth the time). None = every month.
+    publish_from: str | None = None
+
+    @field_validator("publish_from")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value):
+            raise ValueError(f"{value!r} is not a billing month YYYY-MM")
+        return value
 
     @field_validator("api_base")
     @classmethod
@@ -114,7 +124,8 @@ def _describe(path: Path, err: Any) -> str:
     key = ".".join(str(part) for part in err["loc"]) or "(file)"
     kind = err["type"]
     if kind == "extra_forbidden":
-        known = ", ".join(Settings.model_fields)
+        model = StripeSettings if err["loc"][:1] == ("stripe",) and len(err["loc"]) > 1 else Settings
+        known = ", ".join(model.model_fields)
         message = f"unknown key; the known keys are {known}"
     elif kind == "timezone_aware":
         message = f"timestamp {str(err['input'])!r} has no UTC offset; add Z or +hh:mm"

@@ -419,6 +419,8 @@ def _settings_yaml(clock: str) -> str:
         "# starts the local emulator at this address and sets a test key.\n"
         "stripe:\n"
         '  api_base: "http://127.0.0.1:12111"\n'
+        "  # the demo publishes the latest billing month only (earlier ones count as billed before)\n"
+        f'  publish_from: "{clock[:7]}"\n'
     )
 
 

@@ -89,6 +89,16 @@ def collect(data_dir: Path) -> dict:
             order by currency, rank
             """,
         )
+        stripe = dict(
+            con.execute(
+                "select state, count(*) from raw.stripe_published_documents group by 1 order by 1"
+            ).fetchall()
+        )
+        reconciliation = dict(
+            con.execute(
+                "select reason_code, count(*) from reconciliation.fct_reconciliation group by 1 order by 1"
+            ).fetchall()
+        )
     finally:
         con.close()
     for m in months:
@@ -102,6 +112,7 @@ def collect(data_dir: Path) -> dict:
         "events": {**loads, "quarantined_by_reason": quarantine, "outcomes": outcomes},
         "billing_months": months,
         "top_customers": top,
+        "stripe": {"documents_by_state": stripe, "reconciliation_by_reason": reconciliation},
     }
 
 
@@ -138,6 +149,22 @@ def render(summary: dict) -> str:
     ]
     for t in summary["top_customers"]:
         out.append(f"{t['customer_id']:<24}{t['currency']:<10}{t['invoices']:>8,}{t['total']:>17}")
+    stripe = summary.get("stripe") or {}
+    docs = stripe.get("documents_by_state") or {}
+    out += [
+        "",
+        "Stripe: "
+        + (
+            ", ".join(f"{state} {n:,}" for state, n in docs.items()) + " documents"
+            if docs
+            else "nothing published (not configured, or stripe.publish_from is later)"
+        ),
+    ]
+    recon = stripe.get("reconciliation_by_reason") or {}
+    if recon:
+        out.append(
+            "Reconciliation (customer-months): " + ", ".join(f"{k} {v:,}" for k, v in recon.items())
+        )
     out += [
         "",
         f"Warehouse (writer):   {summary['warehouse']}",

@@ -31,17 +31,19 @@ ISSUED_MARTS = [
 ]
 
 
-def months_to_publish(con, through: str) -> list[str]:
-    """Every billing month up to `through` with an issued document (publishing is idempotent: a month
-    already published sends nothing)."""
+def months_to_publish(con, through: str, first: str | None = None) -> list[str]:
+    """Every billing month from `first` (meterhouse.yml stripe.publish_from; None = the first) up to
+    `through` with an issued document (publishing is idempotent: a month already published sends
+    nothing)."""
+    first = first or "0000-00"
     rows = con.execute(
         """
-        select billing_month from billing.fct_issued_invoices where billing_month <= ?
+        select billing_month from billing.fct_issued_invoices where billing_month between ? and ?
         union
-        select billing_month from billing.fct_credit_notes where billing_month <= ?
+        select billing_month from billing.fct_credit_notes where billing_month between ? and ?
         order by 1
         """,
-        [through, through],
+        [first, through, first, through],
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -75,7 +77,7 @@ def stripe_publication(
     with warehouse.writing():
         con = warehouse.connect()
         try:
-            for month in months_to_publish(con, through):
+            for month in months_to_publish(con, through, settings.publish_from):
                 report = publish_month(
                     con,
                     client,

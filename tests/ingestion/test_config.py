@@ -54,8 +54,34 @@ def test_unknown_key_is_rejected(tmp_path):
         load_settings(tmp_path)
     assert str(info.value) == (
         "meterhouse.yml: grace_period_hour: unknown key; the known keys are grace_period_hours, "
-        "future_margin_hours, clock, duckdb_memory_limit"
+        "future_margin_hours, clock, duckdb_memory_limit, stripe"
     )
+
+
+def test_stripe_settings(tmp_path, monkeypatch):
+    (tmp_path / "meterhouse.yml").write_text(
+        'stripe:\n  api_base: "http://127.0.0.1:12111/"\n  publish_from: "2026-10"\n  api_key_env: MY_KEY\n'
+    )
+    stripe = load_settings(tmp_path).stripe
+    assert (stripe.api_base, stripe.publish_from, stripe.days_until_due) == (
+        "http://127.0.0.1:12111",
+        "2026-10",
+        30,
+    )
+    monkeypatch.delenv("MY_KEY", raising=False)
+    assert stripe.api_key() is None  # no key: Stripe is not used
+    monkeypatch.setenv("MY_KEY", "sk_test_x")
+    assert stripe.api_key() == "sk_test_x"
+    (tmp_path / "meterhouse.yml").write_text(
+        'stripe:\n  publish_from: "2026-13"\n  api_key: sk_live_x\n'
+    )
+    with pytest.raises(SettingsError) as info:
+        load_settings(tmp_path)
+    assert sorted(str(info.value).splitlines()) == [
+        "meterhouse.yml: stripe.api_key: unknown key; the known keys are api_key_env, api_base, "
+        "days_until_due, publish_from",
+        "meterhouse.yml: stripe.publish_from: '2026-13' is not a billing month YYYY-MM",
+    ]
 
 
 def test_every_bad_key_is_named(tmp_path):

@@ -372,6 +372,25 @@ def amount_currency(value: Any, param: str = "currency") -> str:
 # --- search -------------------------------------------------------------------------------
 
 
+# Fields stored exactly as rendered (no value computed at render time), safe to filter on before rendering.
+_STORED_FIELDS = frozenset(
+    {"metadata", "customer", "status", "currency", "id", "number", "subscription", "email", "name",
+     "lookup_key", "active", "product", "created", "description", "type", "invoice", "charge"}
+)
+
+
+def _query_fields(query: str) -> set[str]:
+    """The top-level field names a search query names (``metadata['k']:'v'`` -> metadata)."""
+    import re
+
+    without_strings = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "''", query)
+    return {
+        m.group(1)
+        for m in re.finditer(r"-?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\[[^\]]*\])?\s*(?::|<|>|=)", without_strings)
+        if m.group(1).upper() not in ("AND", "OR")
+    } | ({"?"} if not re.search(r"[:<>=]", without_strings) else set())
+
+
 def search_page(ctx: Ctx, kind: str, objs: Iterable[Obj], url: str) -> dict[str, Any]:
     """A ``search_result`` page: newest first, ``next_page`` an opaque cursor for ``page``."""
     from ..search import compile_query
@@ -392,6 +411,10 @@ def search_page(ctx: Ctx, kind: str, objs: Iterable[Obj], url: str) -> dict[str,
         except (ValueError, UnicodeDecodeError, binascii.Error):
             raise invalid(f"Invalid page: {page_token}", param="page") from None
         items = [o for o in items if _order_key(o) < cursor_key]
+    if _STORED_FIELDS.issuperset(_query_fields(query)):
+        # the query reads only fields kept as-is on the stored object (metadata, customer, status...):
+        # filter before rendering, so a search costs one render per match, not per object
+        items = [o for o in items if predicate(o)]
     rendered = [(o, render(ctx.store, kind, o)) for o in items]
     matches = [(o, r) for o, r in rendered if predicate(r)]
     page = matches[:limit]
