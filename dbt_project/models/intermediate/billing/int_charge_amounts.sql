@@ -52,7 +52,8 @@ ranged_amounts as (
             case
                 when m.charge_model in ('graduated', 'graduated_percentage')
                     and (r.range_index = 1 or m.units > r.prev_to_value)
-                    then greatest(
+                    then cast(
+                        greatest(
                             least(m.units, coalesce(r.to_value, m.units)) - r.from_value
                             + case
                                 when r.from_value = 0 then 0
@@ -61,14 +62,15 @@ ranged_amounts as (
                               end,
                             0)
                          * case
-                             when m.charge_model = 'graduated' then r.per_unit_amount
-                             else r.rate * cast(0.01 as decimal(3, 2))
+                             when m.charge_model = 'graduated' then cast(r.per_unit_amount as decimal(38, 14))
+                             else cast(r.rate * cast(0.01 as decimal(3, 2)) as decimal(38, 14))
                            end
                          + r.flat_amount
+                        as {{ precise_type() }})
                 when m.charge_model = 'volume' and m.units > 0
                     and r.from_value <= ceil(m.units) and (r.to_value is null or m.units <= r.to_value)
-                    then m.units * r.per_unit_amount + r.flat_amount
-                else 0
+                    then cast(m.units * r.per_unit_amount + r.flat_amount as {{ precise_type() }})
+                else cast(0 as {{ precise_type() }})
             end
         ) as precise_amount
     from meters as m
@@ -260,10 +262,12 @@ percentage_amounts as (
         f.group_key,
         case
             when f.transaction_min is not null or f.transaction_max is not null
-                then coalesce(c.precise_amount, 0)
-            when f.units = 0 then 0
-            else cast(greatest(f.units - f.free_units_value, 0) * f.rate_fraction as {{ precise_type() }})
+                then cast(coalesce(c.precise_amount, 0) as {{ precise_type() }})
+            when f.units = 0 then cast(0 as {{ precise_type() }})
+            else cast(
+                cast(greatest(f.units - f.free_units_value, 0) * f.rate_fraction as {{ precise_type() }})
                 + cast(greatest(f.events_count - f.free_events, 0) * f.fixed_amount as {{ precise_type() }})
+                as {{ precise_type() }})
         end as precise_amount
     from percentage_free_amounts as f
     left join percentage_clamped as c
@@ -290,20 +294,20 @@ amounts as (
             when 'standard' then cast(m.price_properties ->> 'amount' as {{ quantity_type() }})
             when 'package' then cast(m.price_properties ->> 'amount' as {{ quantity_type() }})
         end as unit_amount,
-        cast(
-            case m.charge_model
-                when 'standard' then m.units * cast(m.price_properties ->> 'amount' as {{ quantity_type() }})
-                {#- package: ceil(max(units - free_units, 0) / package_size) x amount -#}
-                when 'package' then
-                    ceil({{ div_ceil(
-                        "greatest(m.units - cast(m.price_properties ->> 'free_units' as " ~ quantity_type() ~ "), 0)",
-                        "cast(m.price_properties ->> 'package_size' as bigint)") }})
-                    * cast(m.price_properties ->> 'amount' as {{ quantity_type() }})
-                when 'percentage' then p.precise_amount
-                else r.precise_amount
-            end
-            as {{ precise_type() }}
-        ) as precise_amount,
+        {#- each branch cast to the precise type: DuckDB unifies CASE branches of different decimal
+            scales to a narrower one (here 12 decimals), which would round a line before int_fees does -#}
+        case m.charge_model
+            when 'standard' then cast(
+                m.units * cast(m.price_properties ->> 'amount' as {{ quantity_type() }}) as {{ precise_type() }})
+            {#- package: ceil(max(units - free_units, 0) / package_size) x amount -#}
+            when 'package' then cast(
+                ceil({{ div_ceil(
+                    "greatest(m.units - cast(m.price_properties ->> 'free_units' as " ~ quantity_type() ~ "), 0)",
+                    "cast(m.price_properties ->> 'package_size' as bigint)") }})
+                * cast(m.price_properties ->> 'amount' as {{ quantity_type() }}) as {{ precise_type() }})
+            when 'percentage' then cast(p.precise_amount as {{ precise_type() }})
+            else cast(r.precise_amount as {{ precise_type() }})
+        end as precise_amount,
         m.service_start_at,
         m.service_end_at,
         m.is_invoiceable

@@ -33,7 +33,7 @@ base_fees as (
         cast(null as varchar) as charge_model,
         cast(w.billable_days as {{ quantity_type() }}) as units,
         cast(null as bigint) as events_count,
-        {{ minor_to_major('sp.amount_cents', 'cur.minor_unit_exponent') }} as unit_amount,
+        cast({{ minor_to_major('sp.amount_cents', 'cur.minor_unit_exponent') }} as {{ quantity_type() }}) as unit_amount,
         case
             when w.billable_days = w.days_in_period
                 then cast({{ minor_to_major('sp.amount_cents', 'cur.minor_unit_exponent') }} as {{ precise_type() }})
@@ -101,7 +101,7 @@ spending_minimums as (
         ch.charge_model,
         cast(null as {{ quantity_type() }}) as units,
         cast(null as bigint) as events_count,
-        {{ minor_to_major('ch.min_amount_cents', 'cur.minor_unit_exponent') }} as unit_amount,
+        cast({{ minor_to_major('ch.min_amount_cents', 'cur.minor_unit_exponent') }} as {{ quantity_type() }}) as unit_amount,
         cast(
             {{ div_exact(
                 'ch.min_amount_cents * w.service_days',
@@ -160,7 +160,7 @@ minimum_commitments as (
         cast(null as varchar) as charge_model,
         cast(null as {{ quantity_type() }}) as units,
         cast(null as bigint) as events_count,
-        {{ minor_to_major('sp.minimum_commitment_cents', 'cur.minor_unit_exponent') }} as unit_amount,
+        cast({{ minor_to_major('sp.minimum_commitment_cents', 'cur.minor_unit_exponent') }} as {{ quantity_type() }}) as unit_amount,
         cast(
             {{ div_exact(
                 'sp.minimum_commitment_cents * w.service_days',
