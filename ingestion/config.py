@@ -48,6 +48,9 @@ class StripeSettings(BaseModel):
     # The first billing month published (YYYY-MM): earlier months were billed before Meterhouse went
     # live (or, in the demo, are not worth the time). None = every month.
     publish_from: str | None = None
+    # At most this many documents sent per run (Stripe's rate limits: 25 requests/s in test mode,
+    # ~11 requests per invoice); the rest go out with the next runs. None = no limit.
+    publish_batch_size: Annotated[StrictInt, Field(gt=0)] | None = None
 
     @field_validator("publish_from")
     @classmethod
@@ -124,7 +127,9 @@ def _describe(path: Path, err: Any) -> str:
     key = ".".join(str(part) for part in err["loc"]) or "(file)"
     kind = err["type"]
     if kind == "extra_forbidden":
-        model = StripeSettings if err["loc"][:1] == ("stripe",) and len(err["loc"]) > 1 else Settings
+        model = (
+            StripeSettings if err["loc"][:1] == ("stripe",) and len(err["loc"]) > 1 else Settings
+        )
         known = ", ".join(model.model_fields)
         message = f"unknown key; the known keys are {known}"
     elif kind == "timezone_aware":

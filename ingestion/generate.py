@@ -421,6 +421,8 @@ def _settings_yaml(clock: str) -> str:
         '  api_base: "http://127.0.0.1:12111"\n'
         "  # the demo publishes the latest billing month only (earlier ones count as billed before)\n"
         f'  publish_from: "{clock[:7]}"\n'
+        "  # and at most 150 documents per run (each run sends the next ones), to stay a short demo\n"
+        "  publish_batch_size: 150\n"
     )
 
 

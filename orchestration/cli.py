@@ -218,7 +218,7 @@ def _run_with_emulator(data_dir: Path):
         )
     os.environ.setdefault(settings.stripe.api_key_env, "sk_test_emulator")
     server = EmulatorServer(
-        data_dir / "stripe_emulator.json", host="127.0.0.1", port=address.port, save_interval=2.0
+        data_dir / "stripe_emulator.json", host="127.0.0.1", port=address.port, save_interval=10.0
     )
     try:
         server.start()

@@ -131,7 +131,8 @@ class Idempotency:
             "headers": response.headers,
         }
         self.in_flight.discard((api_key, key))
-        self.store.save()
+        self.store.dirty = True
+        self.store.save_if_due()
 
     def release(self, api_key: str, key: str) -> None:
         """Forget an in-flight key without saving anything (validation errors, 429...)."""

@@ -186,6 +186,11 @@ class Store:
 
     def commit(self) -> None:
         self._undo = None
+        self.save_if_due()
+
+    def save_if_due(self) -> None:
+        """Save now when every write is saved (no interval) or the interval has passed; otherwise
+        the server's flusher (or stop) writes it."""
         if self.dirty and (
             self.save_interval <= 0 or time.monotonic() - self._last_save >= self.save_interval
         ):
@@ -221,8 +226,11 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
         try:
+            # dumps (one shot, C encoder) then one write: json.dump writes chunk by chunk, several
+            # times slower on a large state
+            text = json.dumps(self.data, separators=(",", ":"), sort_keys=False)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(self.data, fh, separators=(",", ":"), sort_keys=False)
+                fh.write(text)
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

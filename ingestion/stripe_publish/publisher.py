@@ -782,8 +782,13 @@ def publish_month(
     now: datetime | None = None,
     retry: RetryPolicy | None = None,
     days_until_due: int = DEFAULT_DAYS_UNTIL_DUE,
+    max_new: int | None = None,
 ) -> PublishReport:
     """Publish the month's issued invoices, then its credit notes, to Stripe exactly once.
+
+    ``max_new``: stop sending after this many documents were published or resumed (a batch size
+    for rate limits or a short run); the rest are reported ``skipped`` with reason ``batch_limit``
+    and go out with the next run, exactly once as always.
 
     ``con`` reads ``billing.*`` and (unless ``dry_run``) writes the publication ledger
     (``raw.stripe_publications``, ``raw.stripe_published_documents``, created if missing).
@@ -807,13 +812,46 @@ def publish_month(
         blockers=load_blockers(con, billing_month),
     )
     report = PublishReport(billing_month=billing_month, dry_run=dry_run, run_id=run_id)
+    sent = 0
+
+    def over_budget(
+        document_type: str, document_id: str, customer_id: str, currency: str, amount: int
+    ):
+        if max_new is None or sent < max_new:
+            return None
+        return DocumentOutcome(
+            document_type,
+            document_id,
+            customer_id,
+            currency,
+            amount,
+            outcome=R.SKIPPED,
+            reason=f"batch_limit: {max_new} documents sent by this run; the next run sends this one",
+        )
+
     try:
         for inv in load_invoices(con, billing_month):
+            deferred = over_budget(
+                "invoice", inv.invoice_id, inv.customer_id, inv.currency, inv.total_amount_cents
+            )
+            if deferred is not None:
+                report.documents.append(deferred)
+                continue
             with _one_transaction(con, not dry_run):
-                report.documents.append(publisher.invoice(inv))
+                outcome = publisher.invoice(inv)
+            report.documents.append(outcome)
+            sent += outcome.outcome in (R.PUBLISHED, R.RESUMED)
         for cn in load_credit_notes(con, billing_month):
+            deferred = over_budget(
+                "credit_note", cn.credit_note_id, cn.customer_id, cn.currency, cn.total_amount_cents
+            )
+            if deferred is not None:
+                report.documents.append(deferred)
+                continue
             with _one_transaction(con, not dry_run):
-                report.documents.append(publisher.credit_note(cn))
+                outcome = publisher.credit_note(cn)
+            report.documents.append(outcome)
+            sent += outcome.outcome in (R.PUBLISHED, R.RESUMED)
     finally:
         report.stripe_calls, report.stripe_writes = caller.calls, caller.writes
     return report

@@ -77,6 +77,7 @@ def stripe_publication(
     with warehouse.writing():
         con = warehouse.connect()
         try:
+            budget = settings.publish_batch_size
             for month in months_to_publish(con, through, settings.publish_from):
                 report = publish_month(
                     con,
@@ -84,7 +85,14 @@ def stripe_publication(
                     month,
                     now=datetime.now(UTC).replace(tzinfo=None),
                     days_until_due=settings.days_until_due,
+                    max_new=budget,
                 )
+                if budget is not None:
+                    budget = max(
+                        budget
+                        - sum(n for o, n in report.counts.items() if o in ("published", "resumed")),
+                        0,
+                    )
                 for outcome, n in report.counts.items():
                     totals[outcome] = totals.get(outcome, 0) + n
                 text = report.render()

@@ -79,7 +79,7 @@ def test_stripe_settings(tmp_path, monkeypatch):
         load_settings(tmp_path)
     assert sorted(str(info.value).splitlines()) == [
         "meterhouse.yml: stripe.api_key: unknown key; the known keys are api_key_env, api_base, "
-        "days_until_due, publish_from",
+        "days_until_due, publish_from, publish_batch_size",
         "meterhouse.yml: stripe.publish_from: '2026-13' is not a billing month YYYY-MM",
     ]
 

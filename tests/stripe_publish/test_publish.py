@@ -281,3 +281,25 @@ def test_publish_ddl_is_idempotent_and_documented(con: duckdb.DuckDBPyConnection
     assert cols["meterhouse_total_cents"] == "HUGEINT"
     assert "DOUBLE" not in set(cols.values()) and "FLOAT" not in set(cols.values())
     assert "raw.stripe_publications" in PUBLISH_DDL
+
+
+def test_a_batch_limit_defers_the_rest_to_the_next_run(
+    srv: EmulatorServer, client: stripe.StripeClient, con: duckdb.DuckDBPyConnection, mapped
+) -> None:
+    first = publish_month(con, client, JAN, retry=FAST, max_new=1)
+    outcomes = {d.document_id: (d.outcome, d.reason) for d in first.documents}
+    sent = [k for k, (o, _) in outcomes.items() if o == "published"]
+    deferred = [
+        k
+        for k, (o, r) in outcomes.items()
+        if o == "skipped" and (r or "").startswith("batch_limit")
+    ]
+    assert len(sent) == 1
+    # every other invoice of the month waits, without a call to Stripe
+    assert sorted(sent + deferred) == sorted(outcomes)
+    second = publish_month(con, client, JAN, retry=FAST)
+    again = {d.document_id: d.outcome for d in second.documents}
+    assert again[sent[0]] == "already_published"
+    assert {again[k] for k in deferred} <= {"published", "skipped"}  # cus_x stays unmapped
+    assert again[INV_A] in ("published", "already_published")
+    assert_published_once(srv, INV_A)

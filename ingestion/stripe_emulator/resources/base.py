@@ -374,8 +374,25 @@ def amount_currency(value: Any, param: str = "currency") -> str:
 
 # Fields stored exactly as rendered (no value computed at render time), safe to filter on before rendering.
 _STORED_FIELDS = frozenset(
-    {"metadata", "customer", "status", "currency", "id", "number", "subscription", "email", "name",
-     "lookup_key", "active", "product", "created", "description", "type", "invoice", "charge"}
+    {
+        "metadata",
+        "customer",
+        "status",
+        "currency",
+        "id",
+        "number",
+        "subscription",
+        "email",
+        "name",
+        "lookup_key",
+        "active",
+        "product",
+        "created",
+        "description",
+        "type",
+        "invoice",
+        "charge",
+    }
 )
 
 
@@ -386,7 +403,9 @@ def _query_fields(query: str) -> set[str]:
     without_strings = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "''", query)
     return {
         m.group(1)
-        for m in re.finditer(r"-?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\[[^\]]*\])?\s*(?::|<|>|=)", without_strings)
+        for m in re.finditer(
+            r"-?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\[[^\]]*\])?\s*(?::|<|>|=)", without_strings
+        )
         if m.group(1).upper() not in ("AND", "OR")
     } | ({"?"} if not re.search(r"[:<>=]", without_strings) else set())
 
