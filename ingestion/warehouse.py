@@ -132,6 +132,16 @@ create table if not exists raw.scenario_charge_filters (
     properties json not null,
     primary key (scenario, live_filter_id)
 );
+create table if not exists raw.tax_rates (
+    code varchar primary key,
+    name varchar,
+    rate varchar not null,
+    loaded_at timestamp not null
+);
+create table if not exists raw.customer_taxes (
+    external_customer_id varchar primary key,
+    tax_code varchar not null
+);
 create table if not exists raw.customers (
     external_customer_id varchar primary key,
     name varchar,

@@ -197,6 +197,31 @@ def _demo_customers(client, customer_ids: list[str]) -> int:
     return len(missing)
 
 
+def _invoice(args) -> int:
+    """void / reissue under the writer lock (they write the publication ledger)."""
+    from ingestion.config import load_settings
+    from ingestion.stripe_publish import invoice_command
+    from ingestion.warehouse import connect, writer_lock
+
+    from .resources import stripe_client
+
+    data_dir = Path(args.data_dir).resolve()
+    settings = load_settings(data_dir)
+    client = stripe_client(settings)
+    if client is None:
+        print(
+            f"meterhouse invoice: Stripe is not configured: set {settings.stripe.api_key_env}",
+            file=sys.stderr,
+        )
+        return 2
+    with writer_lock(data_dir):
+        con = connect(data_dir / "warehouse.duckdb", memory_limit=settings.duckdb_memory_limit)
+        try:
+            return invoice_command(con, client, args.action, args.invoice_id, args.reason)
+        finally:
+            con.close()
+
+
 def _run_with_emulator(data_dir: Path):
     """run_pipeline with the local Stripe emulator up (the demo): customers created there first."""
     import csv
@@ -369,6 +394,17 @@ def main(argv: list[str] | None = None) -> int:
     pub.add_argument("--month", required=True, help="the billing month, YYYY-MM")
     pub.add_argument("--dry-run", action="store_true", help="show what would be sent; send nothing")
 
+    inv = sub.add_parser(
+        "invoice",
+        help="operator actions on a published invoice: void it, or reissue a corrected one",
+    )
+    inv.add_argument("action", choices=["void", "reissue"])
+    inv.add_argument("invoice_id", help="the Meterhouse invoice id (inv_...)")
+    inv.add_argument("--data-dir", type=Path, required=True)
+    inv.add_argument(
+        "--reason", required=True, help="why (recorded in raw.stripe_invoice_operations)"
+    )
+
     rep = sub.add_parser("report", help="reports: reconciliation")
     rep_sub = rep.add_subparsers(dest="report", required=True)
     recon = rep_sub.add_parser(
@@ -391,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "publish":
         return _publish(args)
+
+    if args.command == "invoice":
+        return _invoice(args)
 
     if args.command == "report":
         from .reconciliation import ReportError, reconciliation_report

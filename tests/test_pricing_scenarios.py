@@ -40,13 +40,14 @@ def test_the_scenario_is_rated_from_the_same_meters(scenarios_dir):
         # gb per region at 2.00: 2 + 3 + 1.5 GB = 13.00, below the 20.00 minimum -> a 7.00 true-up
         ("cus_group", "2026-10", "group_usd", 2000, 0, 2000, 650, 2000 - 650),
     ]
-    # the yen plan is not in the scenario: priced as live (its September usage issues in UTC September)
+    # the yen plan is not in the scenario: priced as live (its September usage issues in UTC September),
+    # with cus_yen's 10% tax in both: 5002 + 500
     (yen,) = query(
         scenarios_dir / "warehouse.read.duckdb",
         "select amount_cents, live_amount_cents from pricing.rpt_pricing_scenarios "
         "where scenario = 'candidate' and customer_id = 'cus_yen' and billing_month = '2026-09'",
     )
-    assert yen == (5002, 5002)
+    assert yen == (5502, 5502)
 
 
 @pytest.mark.slow

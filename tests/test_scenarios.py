@@ -26,8 +26,9 @@ EXPECTED_ISSUED_TOTALS = {
     # September: users {u1, u3} = 2 x 2 = 4.00; seats latest 4 x 10 = 40.00; conns max 12.5 x 1.5 = 18.75;
     # storage (10 x 10 days + 30 x 20 days) / 30 = 23.333333333334 x 0.1 -> 2.33; compute_hours ceil(1.5) = 2 x 0.5
     "inv_cus_pro_20261001": 30000 + 400 + 4000 + 1875 + 233 + 100,
-    # Tokyo: y1..y5 fall in September JST (y1 = Sep 1 00:00 JST, y5 = Sep 30 23:59:59 JST) -> 5 x 0.3 = 1.5 -> 2 yen
-    "inv_cus_yen_20261001": 5000 + 2,
+    # Tokyo: y1..y5 fall in September JST (y1 = Sep 1 00:00 JST, y5 = Sep 30 23:59:59 JST) -> 5 x 0.3 = 1.5 -> 2 yen;
+    # taxes.yml: 10% on each line, summed unrounded: 500 + 0.2 = 500.2 -> 500 yen
+    "inv_cus_yen_20261001": 5000 + 2 + 500,
     # pricing groups: region=us 2 GB, region=eu 3 GB, no region 1.5 GB, at 1.00
     "inv_cus_group_20261001": 200 + 300 + 150,
     "inv_cus_upgrade_20260901": 10000,

@@ -29,6 +29,10 @@ When ``billing.publish_blockers`` (customer_id, billing_month, check_name, reaso
 document whose customer has a row for the month is ``blocked`` with the check and reason; a row
 with customer_id NULL blocks the whole month (a row with billing_month NULL, every month).
 
+An operator voids a published invoice and reissues a corrected one with ``void_invoice`` and
+``reissue_invoice`` (``invoice_command`` for the CLI), each with a reason, recorded in
+``raw.stripe_invoice_operations``; see ``operations``.
+
 Exactly once: see ``publisher`` (lookup before every write, resume from what exists) and
 ``ledger`` (tables, idempotency keys and their rotation). Retries: see ``calls``.
 """
@@ -38,11 +42,19 @@ from __future__ import annotations
 from .calls import RetryPolicy, StripeCallFailed, classify
 from .ledger import (
     DOCUMENTS,
+    OPERATIONS,
     PUBLICATIONS,
     PUBLISH_DDL,
     Ledger,
     ensure_publish_schema,
     idempotency_key,
+)
+from .operations import (
+    REISSUE_OF_METADATA_KEY,
+    OperationResult,
+    invoice_command,
+    reissue_invoice,
+    void_invoice,
 )
 from .publisher import (
     BILLING_MONTH_METADATA_KEY,
@@ -62,11 +74,14 @@ __all__ = [
     "DOCUMENTS",
     "INVOICE_ID_METADATA_KEY",
     "LINE_ID_METADATA_KEY",
+    "OPERATIONS",
     "PUBLICATIONS",
     "PUBLISH_DDL",
+    "REISSUE_OF_METADATA_KEY",
     "DocumentOutcome",
     "Ledger",
     "LineOutcome",
+    "OperationResult",
     "PublishReport",
     "RetryPolicy",
     "StripeCallFailed",
@@ -74,5 +89,8 @@ __all__ = [
     "ensure_demo_customers",
     "ensure_publish_schema",
     "idempotency_key",
+    "invoice_command",
     "publish_month",
+    "reissue_invoice",
+    "void_invoice",
 ]

@@ -1,6 +1,6 @@
 """The publication ledger: what was sent to Stripe, call by call, and where each document stands.
 
-Two tables in the warehouse (``PUBLISH_DDL``):
+Three tables in the warehouse (``PUBLISH_DDL``):
 
 ``raw.stripe_publications`` (append-only, one row per Stripe HTTP call the publisher made, reads
 included; rows are never updated or deleted)
@@ -30,7 +30,17 @@ included; rows are never updated or deleted)
 
     ``state``: invoices ``draft_created`` -> ``lines_added`` -> ``finalized`` (or
     ``total_mismatch``: Stripe's total differs from Meterhouse's and the invoice is left as is);
-    credit notes ``issued``. ``last_error`` is the latest failure (cleared on success).
+    credit notes ``issued``. ``last_error`` is the latest failure (cleared on success). An operator's
+    ``void_invoice`` sets an invoice to ``voided`` (``stripe_invoice_id`` still the voided one);
+    ``reissue_invoice`` sets it back to ``finalized`` with the replacement's id (see ``operations``).
+
+``raw.stripe_invoice_operations`` (append-only, one row per operator action that reached Stripe)
+    ``operation_seq`` (order), ``operation_id``, ``operation`` (``void`` | ``reissue``),
+    ``invoice_id`` (Meterhouse), ``stripe_invoice_id`` (the voided invoice / the replacement),
+    ``replaced_stripe_invoice_id`` (a reissue's voided invoice), ``reason``, ``operator``,
+    ``status`` (``ok`` | ``failed``), ``error``, ``run_id`` (its calls in
+    ``raw.stripe_publications``), ``operated_at`` (UTC). Refusals (no reason, a draft, already
+    void, paid...) change nothing and are not recorded.
 
 Idempotency keys (:meth:`Ledger.current_key`): the key of a write is derived from Meterhouse ids
 (``mh-<invoice_id>-create``, ``mh-<invoice_line_id>``, ``mh-<invoice_id>-finalize``,
@@ -54,6 +64,7 @@ import duckdb
 
 PUBLICATIONS = "raw.stripe_publications"
 DOCUMENTS = "raw.stripe_published_documents"
+OPERATIONS = "raw.stripe_invoice_operations"
 
 PUBLISH_DDL = f"""
 create schema if not exists raw;
@@ -94,6 +105,21 @@ create table if not exists {DOCUMENTS} (
     first_seen_at timestamp not null,
     updated_at timestamp not null,
     primary key (document_type, document_id)
+);
+create sequence if not exists raw.stripe_invoice_operations_seq;
+create table if not exists {OPERATIONS} (
+    operation_seq bigint not null default nextval('raw.stripe_invoice_operations_seq'),
+    operation_id varchar primary key,
+    operation varchar not null,
+    invoice_id varchar not null,
+    stripe_invoice_id varchar,
+    replaced_stripe_invoice_id varchar,
+    reason varchar not null,
+    operator varchar not null,
+    status varchar not null,
+    error varchar,
+    run_id varchar not null,
+    operated_at timestamp not null
 );
 """
 

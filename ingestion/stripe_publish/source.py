@@ -151,13 +151,26 @@ class Blocker:
 
 
 def load_invoices(con: duckdb.DuckDBPyConnection, billing_month: str) -> list[Invoice]:
+    return _load_invoices(con, "billing_month = ?", [billing_month])
+
+
+def load_invoice(con: duckdb.DuckDBPyConnection, invoice_id: str) -> Invoice | None:
+    """One issued invoice with its lines (None when ``billing.fct_issued_invoices`` lacks it)."""
+    found = _load_invoices(con, "invoice_id = ?", [invoice_id])
+    return found[0] if found else None
+
+
+def _load_invoices(
+    con: duckdb.DuckDBPyConnection, where: str, params: list[object]
+) -> list[Invoice]:
+    """Issued invoices matching ``where`` (a condition on fct_issued_invoices), with their lines."""
     rows = con.execute(
-        """select invoice_id, customer_id, currency, issue_date, billing_month, lines_count,
+        f"""select invoice_id, customer_id, currency, issue_date, billing_month, lines_count,
                total_amount_cents, coalesce(is_standalone_adjustment, false)
         from billing.fct_issued_invoices
-        where billing_month = ?
+        where {where}
         order by issue_date, invoice_id""",
-        [billing_month],
+        params,
     ).fetchall()
     invoices = {
         r[0]: Invoice(
@@ -175,15 +188,14 @@ def load_invoices(con: duckdb.DuckDBPyConnection, billing_month: str) -> list[In
     if not invoices:
         return []
     lines = con.execute(
-        """select l.invoice_line_id, l.invoice_id, l.line_kind, l.original_invoice_id, l.fee_type,
+        f"""select l.invoice_line_id, l.invoice_id, l.line_kind, l.original_invoice_id, l.fee_type,
                l.plan_code, l.billable_metric_code, l.charge_model, l.currency, l.unit_amount,
                l.units, l.amount_cents, l.service_start_at, l.service_end_at
         from billing.fct_issued_invoice_lines as l
-        inner join billing.fct_issued_invoices as i using (invoice_id)
-        where i.billing_month = ?
+        where l.invoice_id in (select invoice_id from billing.fct_issued_invoices where {where})
         order by l.invoice_id, l.line_kind desc, l.fee_type = 'subscription' desc,
                  l.service_start_at, l.invoice_line_id""",
-        [billing_month],
+        params,
     ).fetchall()
     for r in lines:
         invoices[r[1]].lines.append(

@@ -12,6 +12,7 @@ from ingestion.accounts import load_accounts, write_accounts
 from ingestion.catalog import load_catalog, write_catalog
 from ingestion.events.intake import load_event_files
 from ingestion.scenarios import load_scenarios, write_scenarios
+from ingestion.taxes import load_taxes, write_taxes
 
 from ..resources import Warehouse
 
@@ -26,7 +27,13 @@ CATALOG_TABLES = [
     "charge_filters",
 ]
 SCENARIO_TABLES = ["scenarios", "scenario_plans", "scenario_charges", "scenario_charge_filters"]
-ACCOUNT_TABLES = ["customers", "subscriptions", "subscription_changes"]
+ACCOUNT_TABLES = [
+    "customers",
+    "subscriptions",
+    "subscription_changes",
+    "tax_rates",
+    "customer_taxes",
+]
 EVENT_TABLES = ["event_loads", "events", "quarantined_events"]
 
 
@@ -79,7 +86,8 @@ def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     name="account_files",
     specs=_specs(
         ACCOUNT_TABLES,
-        "Customers, subscriptions and plan changes (DIR/landing/*.csv), validated against the catalog.",
+        "Customers, subscriptions and plan changes (DIR/landing/*.csv), validated against the catalog, "
+        "and the customers' tax rates (DIR/taxes.yml).",
         deps=[dg.AssetKey(["raw", t]) for t in CATALOG_TABLES],
     ),
     pool=POOL,
@@ -87,16 +95,20 @@ def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
 def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     catalog = load_catalog(warehouse.path / "catalog.yml")
     accounts = load_accounts(warehouse.path / "landing", catalog)
+    taxes = load_taxes(warehouse.path, [c.external_customer_id for c in accounts.customers])
     with warehouse.writing():
         con = warehouse.connect()
         try:
-            write_accounts(con, accounts, _now())
+            now = _now()
+            write_accounts(con, accounts, now)
+            write_taxes(con, taxes, now)
         finally:
             con.close()
     counts = {
         "customers": len(accounts.customers),
         "subscriptions": len(accounts.subscriptions),
         "subscription_changes": len(accounts.subscription_changes),
+        "taxed_customers": len(taxes.customer_codes),
     }
     for table in ACCOUNT_TABLES:
         yield dg.MaterializeResult(asset_key=["raw", table], metadata=counts)

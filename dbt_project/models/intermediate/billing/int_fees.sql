@@ -6,6 +6,7 @@
                   at its start (so the invoice at the end of P carries P's usage and P+1's base fee).
     spending_minimum  the shortfall of a charge below its prorated min_amount_cents (below)
     minimum_commitment  the shortfall of a window's fees below the plan's prorated minimum commitment
+    tax           one line per invoice: the customer's rate on each line, summed unrounded (below)
     charge        the charge model applied to the meter's units (standard, package, graduated, volume,
                   graduated_percentage; a filter's line is priced with the filter's properties), exact,
                   invoiced at the window's end.
@@ -179,16 +180,74 @@ minimum_commitments as (
     where sp.minimum_commitment_cents > 0
 ),
 
-fees as (
+fees_before_tax as (
     select * from fees_before_commitment
     union all
     select * from minimum_commitments where precise_amount > 0
+),
+
+{#-
+  Tax (the customer's rate, DIR/taxes.yml; SEMANTICS.md "Invoices", Lago): per line on the line's
+  rounded amount, and one tax line per invoice whose amount is the sum of the unrounded line taxes,
+  rounded once like every line. units = the taxable base, unit_amount = the rate in percent. The tax line
+  rides on one of the invoice's service windows (the first) for its customer, currency and timezone,
+  and is due with the invoice's last line. A later change of the invoice's lines changes its tax line
+  too, so late usage carries its tax into the adjustment or credit note.
+-#}
+taxable_lines as (
+    select
+        f.scenario,
+        w.customer_id,
+        'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d') as invoice_id,
+        f.service_window_id,
+        f.issue_at,
+        {{ minor_to_major(to_minor_units('f.precise_amount', 'cur.minor_unit_exponent'), 'cur.minor_unit_exponent') }}
+            as line_amount
+    from fees_before_tax as f
+    inner join windows as w using (service_window_id)
+    inner join currencies as cur on cur.currency = w.currency
+    where f.is_invoiceable
+),
+
+taxes as (
+    select
+        l.scenario,
+        min(l.service_window_id) as service_window_id,
+        'tax' as fee_type,
+        cast(null as varchar) as charge_id,
+        cast(null as varchar) as filter_id,
+        'tax=' || t.tax_code as group_key,
+        cast(null as varchar) as billable_metric_code,
+        cast(null as varchar) as charge_model,
+        cast(sum(l.line_amount) as {{ quantity_type() }}) as units,
+        cast(null as bigint) as events_count,
+        cast(t.tax_rate_percent as {{ quantity_type() }}) as unit_amount,
+        cast(sum(l.line_amount * t.tax_rate_percent * cast(0.01 as decimal(3, 2))) as {{ precise_type() }})
+            as precise_amount,
+        max(l.issue_at) as issue_at,
+        false as is_in_advance,
+        true as is_invoiceable
+    from taxable_lines as l
+    inner join {{ ref('stg_accounts__customer_taxes') }} as t using (customer_id)
+    group by l.scenario, l.invoice_id, t.tax_code, t.tax_rate_percent
+),
+
+fees as (
+    select * from fees_before_tax
+    union all
+    select * from taxes
 )
 
 select
     f.scenario,
-    f.service_window_id || '|' || f.fee_type || '|' || coalesce(f.charge_id, '') || '|'
-        || coalesce(f.filter_id, '') || '|' || f.group_key as fee_id,
+    {#- one tax line per invoice: named by its invoice, not by the window it rides on #}
+    case
+        when f.fee_type = 'tax'
+            then 'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d')
+                 || '|tax|' || f.group_key
+        else f.service_window_id || '|' || f.fee_type || '|' || coalesce(f.charge_id, '') || '|'
+            || coalesce(f.filter_id, '') || '|' || f.group_key
+    end as fee_id,
     'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d') as invoice_id,
     w.customer_id,
     w.subscription_id,
