@@ -16,7 +16,7 @@ Invoices (amounts in minor units; the billing month is the UTC month of the issu
   inv_blk_20260201   c_blk  USD  700; billing.publish_blockers has (c_blk, 2026-02)   -> blocked
   inv_unm_20260201   c_unm  USD  800; no Stripe customer carries c_unm              -> unmapped_customer
   inv_mis_20260201   c_mis  USD  1000; a Stripe invoice made by hand for it totals 999 -> amount_mismatch
-  inv_void_20260201  c_void USD  1500; published, voided, reissued by hand, paid    -> voided_reissued
+  inv_void_20260201  c_void USD  1500; published, voided and reissued by an operator, paid -> voided_reissued
   inv_ref_20260201   c_ref  USD  2000; published, paid, 300 refunded                -> refunded
   inv_cred_20260201  c_cred USD  1200; published, a 200 credit note made in Stripe  -> credited
   inv_late_20260201  c_late USD  base 1000 + api_calls 1000 x 0.5 = 500 -> 1500; a Meterhouse credit note
@@ -45,7 +45,13 @@ import duckdb
 import pytest
 
 from ingestion.stripe_emulator import EmulatorServer, client_for
-from ingestion.stripe_publish import RetryPolicy, ensure_demo_customers, publish_month
+from ingestion.stripe_publish import (
+    RetryPolicy,
+    ensure_demo_customers,
+    publish_month,
+    reissue_invoice,
+    void_invoice,
+)
 from ingestion.stripe_sync import sync_stripe
 from ingestion.warehouse import ensure_raw_schema
 from orchestration.reconciliation import ReportError, money, reconciliation_report
@@ -339,10 +345,15 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         report = publish_month(con, client, FEB, retry=FAST)
         # c_ok: pay
         client.v1.invoices.pay(_stripe_invoice_of(client, "inv_ok_20260201").id)
-        # c_void: void the published invoice, reissue it by hand with the same total, pay
-        client.v1.invoices.void_invoice(_stripe_invoice_of(client, "inv_void_20260201").id)
-        again = _hand_invoice(client, stripe_ids["c_void"], "inv_void_20260201", FEB, 1500)
-        client.v1.invoices.pay(again.id)
+        # c_void: an operator voids the published invoice and reissues it (meterhouse invoice ...), then it is paid
+        voided = void_invoice(
+            con, client, "inv_void_20260201", reason="wrong PO number", operator="ops"
+        )
+        reissued = reissue_invoice(
+            con, client, "inv_void_20260201", reason="PO corrected", operator="ops"
+        )
+        assert voided.ok and reissued.ok
+        client.v1.invoices.pay(_stripe_invoice_of(client, "inv_void_20260201").id)
         # c_ref: pay, then refund 300 of the charge
         paid = client.v1.invoices.pay(_stripe_invoice_of(client, "inv_ref_20260201").id)
         charges = client.v1.charges.list({"customer": stripe_ids["c_ref"]}).data
@@ -444,6 +455,11 @@ def test_figures_and_reasons(warehouse):
     void = rows[("c_void", FEB)]
     assert void["stripe_invoices_count"] == 2 and len(void["stripe_invoice_ids"].split(",")) == 2
     assert "1 voided, now" in void["reason"]
+    # the operators' reasons, in order
+    assert (
+        "by ops: wrong PO number; reissue " in void["reason"]
+        and "by ops: PO corrected]" in void["reason"]
+    )
     ref = rows[("c_ref", FEB)]
     assert (ref["stripe_refunds_count"], ref["stripe_refunded_cents"]) == (1, 300)
     cred = rows[("c_cred", FEB)]

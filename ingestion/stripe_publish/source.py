@@ -80,6 +80,7 @@ class InvoiceLine:
     amount_cents: int
     service_start_at: datetime | None
     service_end_at: datetime | None
+    group_key: str | None = None  # pricing group; 'tax=<code>' on a tax line
 
     @property
     def period(self) -> dict[str, int] | None:
@@ -106,6 +107,13 @@ class InvoiceLine:
         elif self.fee_type == "spending_minimum":
             what = f"Spending minimum true-up {self.billable_metric_code or ''}".strip()
             detail = f"{units} units, unit price {price} {cur}"
+        elif self.fee_type == "minimum_commitment":
+            what = f"Minimum commitment true-up {self.plan_code or ''}".strip()
+            detail = f"commitment {price} {cur} per period"
+        elif self.fee_type == "tax":
+            code = (self.group_key or "").removeprefix("tax=")
+            what = f"Tax {code}".strip()
+            detail = f"{price}% of {units} {cur}"
         else:
             model = f" ({self.charge_model})" if self.charge_model else ""
             what = f"{self.billable_metric_code or 'usage'}{model}"
@@ -190,7 +198,7 @@ def _load_invoices(
     lines = con.execute(
         f"""select l.invoice_line_id, l.invoice_id, l.line_kind, l.original_invoice_id, l.fee_type,
                l.plan_code, l.billable_metric_code, l.charge_model, l.currency, l.unit_amount,
-               l.units, l.amount_cents, l.service_start_at, l.service_end_at
+               l.units, l.amount_cents, l.service_start_at, l.service_end_at, l.group_key
         from billing.fct_issued_invoice_lines as l
         where l.invoice_id in (select invoice_id from billing.fct_issued_invoices where {where})
         order by l.invoice_id, l.line_kind desc, l.fee_type = 'subscription' desc,
@@ -214,6 +222,7 @@ def _load_invoices(
                 amount_cents=int(r[11]),
                 service_start_at=r[12],
                 service_end_at=r[13],
+                group_key=r[14],
             )
         )
     return list(invoices.values())

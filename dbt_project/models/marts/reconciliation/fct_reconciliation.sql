@@ -91,7 +91,7 @@ per_month as (
             ', ' order by meterhouse_invoice_id) filter (where is_amount_mismatch) as mismatch_detail,
         string_agg(
             meterhouse_invoice_id || ': ' || stripe_voided_count || ' voided, now ' || stripe_invoice_id
-                || ' (' || stripe_status || ')',
+                || ' (' || stripe_status || ')' || coalesce(' [' || operations_detail || ']', ''),
             ', ' order by meterhouse_invoice_id) filter (where is_voided_reissued) as voided_detail,
         string_agg(
             meterhouse_invoice_id || ' (' || stripe_invoice_id || '): ' || stripe_refunds_count || ' refund(s), '

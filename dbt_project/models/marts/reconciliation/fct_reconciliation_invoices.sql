@@ -164,6 +164,18 @@ keys as (
     select mh_invoice_id from stripe_of_mh
 ),
 
+operations_per_invoice as (
+    {#- what operators did to the invoice in Stripe (meterhouse invoice void|reissue), with their reasons -#}
+    select
+        meterhouse_invoice_id,
+        count(*) as operations_count,
+        string_agg(
+            operation || ' ' || coalesce(stripe_invoice_id, '?') || ' by ' || operator || ': ' || reason,
+            '; ' order by operation_seq) as operations_detail
+    from {{ ref('stg_stripe__invoice_operations') }}
+    group by meterhouse_invoice_id
+),
+
 joined as (
     select
         k.meterhouse_invoice_id,
@@ -198,7 +210,9 @@ joined as (
         coalesce(lt.late_adjustment_lines_count, 0) as late_adjustment_lines_count,
         cast(coalesce(lt.late_adjustment_cents, 0) as hugeint) as late_adjustment_cents,
         coalesce(lt.late_credit_lines_count, 0) as late_credit_lines_count,
-        cast(coalesce(lt.late_credit_cents, 0) as hugeint) as late_credit_cents
+        cast(coalesce(lt.late_credit_cents, 0) as hugeint) as late_credit_cents,
+        coalesce(op.operations_count, 0) as operations_count,
+        op.operations_detail
     from keys as k
     left join issued as i on i.invoice_id = k.meterhouse_invoice_id
     left join published_invoices as pi on pi.document_id = k.meterhouse_invoice_id
@@ -210,6 +224,7 @@ joined as (
     left join s_credit_per_mh as scn on scn.mh_invoice_id = k.meterhouse_invoice_id
     left join refunds_per_mh as rf on rf.mh_invoice_id = k.meterhouse_invoice_id
     left join late_per_invoice as lt on lt.invoice_id = k.meterhouse_invoice_id
+    left join operations_per_invoice as op on op.meterhouse_invoice_id = k.meterhouse_invoice_id
 )
 
 select
