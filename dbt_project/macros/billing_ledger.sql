@@ -64,3 +64,13 @@
         where b.fee_id not in (select fee_id from {{ fees }}) and b.billed_cents <> 0
     )
 {% endmacro %}
+
+{#- The join of two rows of the same invoice line before fees: service window, charge, filter (null = the
+    charge's default line), pricing group, and (unless scenario=false) pricing scenario. -#}
+{% macro same_line(a, b, scenario=true) -%}
+    {%- if scenario %}{{ a }}.scenario = {{ b }}.scenario and {% endif -%}
+    {{ a }}.service_window_id = {{ b }}.service_window_id
+    and {{ a }}.charge_id = {{ b }}.charge_id
+    and {{ a }}.filter_id is not distinct from {{ b }}.filter_id
+    and {{ a }}.group_key = {{ b }}.group_key
+{%- endmacro %}

@@ -75,3 +75,21 @@
         {%- endfor %}
     end
 {%- endmacro %}
+
+{#- amount_cents x days / days_in_period, in the major unit, exact at 12 decimals (proration by days). -#}
+{% macro prorated_major(amount_cents, days, days_in_period, exponent) -%}
+    {{ div_exact(
+        amount_cents ~ ' * ' ~ days,
+        days_in_period ~ ' * case ' ~ exponent ~ ' when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end'
+    ) }}
+{%- endmacro %}
+
+{#- A minimum (minor units) prorated by days served, less what the lines bill (minor units), in the major
+    unit, exact: the true-up of spending minimums and minimum commitments. -#}
+{% macro prorated_shortfall(minimum_cents, billed_cents, days, days_in_period, exponent) -%}
+    cast(
+        {{ prorated_major(minimum_cents, days, days_in_period, exponent) }}
+        - {{ minor_to_major(billed_cents, exponent) }}
+        as {{ precise_type() }}
+    )
+{%- endmacro %}

@@ -108,10 +108,7 @@ percentage_events as (
             over w as running_total
     from {{ ref('int_usage_events_charged') }} as e
     inner join meters as m
-        on m.service_window_id = e.service_window_id
-        and m.charge_id = e.charge_id
-        and m.filter_id is not distinct from e.filter_id
-        and m.group_key = e.group_key
+        on {{ same_line('m', 'e', scenario=false) }}
     where m.charge_model = 'percentage' and e.load_id is not null
     window w as (
         partition by m.scenario, e.service_window_id, e.charge_id, e.filter_id, e.group_key
@@ -151,11 +148,7 @@ percentage_running as (
         list(e.running_total order by e.event_index) filter (where e.event_index is not null) as running_totals
     from percentage_lines as l
     left join percentage_events as e
-        on e.scenario = l.scenario
-        and e.service_window_id = l.service_window_id
-        and e.charge_id = l.charge_id
-        and e.filter_id is not distinct from l.filter_id
-        and e.group_key = l.group_key
+        on {{ same_line('e', 'l') }}
     group by l.scenario, l.service_window_id, l.charge_id, l.filter_id, l.group_key, l.free_units_limit
 ),
 
@@ -170,11 +163,7 @@ percentage_free as (
         coalesce(r.running_totals, []) as running_totals
     from percentage_lines as l
     inner join percentage_running as r
-        on r.scenario = l.scenario
-        and r.service_window_id = l.service_window_id
-        and r.charge_id = l.charge_id
-        and r.filter_id is not distinct from l.filter_id
-        and r.group_key = l.group_key
+        on {{ same_line('r', 'l') }}
 ),
 
 percentage_free_amounts as (
@@ -220,11 +209,7 @@ percentage_per_event as (
         l.transaction_max
     from percentage_events as e
     inner join percentage_lines as l
-        on l.scenario = e.scenario
-        and l.service_window_id = e.service_window_id
-        and l.charge_id = e.charge_id
-        and l.filter_id is not distinct from e.filter_id
-        and l.group_key = e.group_key
+        on {{ same_line('l', 'e') }}
     where l.transaction_min is not null or l.transaction_max is not null
     window before as (
         partition by e.scenario, e.service_window_id, e.charge_id, e.filter_id, e.group_key
@@ -271,11 +256,7 @@ percentage_amounts as (
         end as precise_amount
     from percentage_free_amounts as f
     left join percentage_clamped as c
-        on c.scenario = f.scenario
-        and c.service_window_id = f.service_window_id
-        and c.charge_id = f.charge_id
-        and c.filter_id is not distinct from f.filter_id
-        and c.group_key = f.group_key
+        on {{ same_line('c', 'f') }}
 ),
 
 amounts as (
@@ -313,17 +294,9 @@ amounts as (
         m.is_invoiceable
     from meters as m
     left join ranged_amounts as r
-        on r.scenario = m.scenario
-        and r.service_window_id = m.service_window_id
-        and r.charge_id = m.charge_id
-        and r.filter_id is not distinct from m.filter_id
-        and r.group_key = m.group_key
+        on {{ same_line('r', 'm') }}
     left join percentage_amounts as p
-        on p.scenario = m.scenario
-        and p.service_window_id = m.service_window_id
-        and p.charge_id = m.charge_id
-        and p.filter_id is not distinct from m.filter_id
-        and p.group_key = m.group_key
+        on {{ same_line('p', 'm') }}
     where m.charge_model in ('standard', 'package', 'graduated', 'volume', 'graduated_percentage', 'percentage')
 )
 

@@ -38,10 +38,8 @@ base_fees as (
         case
             when w.billable_days = w.days_in_period
                 then cast({{ minor_to_major('sp.amount_cents', 'cur.minor_unit_exponent') }} as {{ precise_type() }})
-            else cast({{ div_exact(
-                'sp.amount_cents * w.billable_days',
-                'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end'
-            ) }} as {{ precise_type() }})
+            else cast({{ prorated_major('sp.amount_cents', 'w.billable_days', 'w.days_in_period', 'cur.minor_unit_exponent') }}
+                 as {{ precise_type() }})
         end as precise_amount,
         case when p.is_pay_in_advance then w.service_start_at else w.service_end_at end as issue_at,
         p.is_pay_in_advance as is_in_advance,
@@ -103,14 +101,7 @@ spending_minimums as (
         cast(null as {{ quantity_type() }}) as units,
         cast(null as bigint) as events_count,
         cast({{ minor_to_major('ch.min_amount_cents', 'cur.minor_unit_exponent') }} as {{ quantity_type() }}) as unit_amount,
-        cast(
-            {{ div_exact(
-                'ch.min_amount_cents * w.service_days',
-                'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end'
-            ) }}
-            - {{ minor_to_major('t.amount_cents', 'cur.minor_unit_exponent') }}
-            as {{ precise_type() }}
-        ) as precise_amount,
+        {{ prorated_shortfall('ch.min_amount_cents', 't.amount_cents', 'w.service_days', 'w.days_in_period', 'cur.minor_unit_exponent') }} as precise_amount,
         w.service_end_at as issue_at,
         false as is_in_advance,
         ch.is_invoiceable
@@ -162,14 +153,7 @@ minimum_commitments as (
         cast(null as {{ quantity_type() }}) as units,
         cast(null as bigint) as events_count,
         cast({{ minor_to_major('sp.minimum_commitment_cents', 'cur.minor_unit_exponent') }} as {{ quantity_type() }}) as unit_amount,
-        cast(
-            {{ div_exact(
-                'sp.minimum_commitment_cents * w.service_days',
-                'w.days_in_period * case cur.minor_unit_exponent when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end'
-            ) }}
-            - {{ minor_to_major('coalesce(t.amount_cents, 0)', 'cur.minor_unit_exponent') }}
-            as {{ precise_type() }}
-        ) as precise_amount,
+        {{ prorated_shortfall('sp.minimum_commitment_cents', 'coalesce(t.amount_cents, 0)', 'w.service_days', 'w.days_in_period', 'cur.minor_unit_exponent') }} as precise_amount,
         w.service_end_at as issue_at,
         false as is_in_advance,
         true as is_invoiceable
