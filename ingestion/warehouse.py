@@ -142,6 +142,21 @@ create table if not exists raw.customer_taxes (
     external_customer_id varchar primary key,
     tax_code varchar not null
 );
+create table if not exists raw.coupons (
+    code varchar primary key,
+    coupon_type varchar not null,
+    amount_cents bigint,
+    amount_currency varchar,
+    percentage_rate varchar,
+    frequency varchar not null,
+    frequency_duration integer,
+    loaded_at timestamp not null
+);
+create table if not exists raw.applied_coupons (
+    external_customer_id varchar primary key,
+    coupon_code varchar not null,
+    applied_at timestamp
+);
 create table if not exists raw.customers (
     external_customer_id varchar primary key,
     name varchar,

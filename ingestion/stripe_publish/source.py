@@ -110,6 +110,10 @@ class InvoiceLine:
         elif self.fee_type == "minimum_commitment":
             what = f"Minimum commitment true-up {self.plan_code or ''}".strip()
             detail = f"commitment {price} {cur} per period"
+        elif self.fee_type == "discount":
+            code = (self.group_key or "").removeprefix("coupon=")
+            what = f"Discount {code}".strip()
+            detail = "coupon"
         elif self.fee_type == "tax":
             code = (self.group_key or "").removeprefix("tax=")
             what = f"Tax {code}".strip()

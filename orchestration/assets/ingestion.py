@@ -10,6 +10,7 @@ import dagster as dg
 
 from ingestion.accounts import load_accounts, write_accounts
 from ingestion.catalog import load_catalog, write_catalog
+from ingestion.coupons import load_coupons, write_coupons
 from ingestion.events.intake import load_event_files
 from ingestion.scenarios import load_scenarios, write_scenarios
 from ingestion.taxes import load_taxes, write_taxes
@@ -87,7 +88,7 @@ def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     specs=_specs(
         ACCOUNT_TABLES,
         "Customers, subscriptions and plan changes (DIR/landing/*.csv), validated against the catalog, "
-        "and the customers' tax rates (DIR/taxes.yml).",
+        "and the customers' tax rates (DIR/taxes.yml) and coupons (DIR/coupons.yml).",
         deps=[dg.AssetKey(["raw", t]) for t in CATALOG_TABLES],
     ),
     pool=POOL,
@@ -96,12 +97,16 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     catalog = load_catalog(warehouse.path / "catalog.yml")
     accounts = load_accounts(warehouse.path / "landing", catalog)
     taxes = load_taxes(warehouse.path, [c.external_customer_id for c in accounts.customers])
+    coupons = load_coupons(
+        warehouse.path, {c.external_customer_id: c.currency for c in accounts.customers}
+    )
     with warehouse.writing():
         con = warehouse.connect()
         try:
             now = _now()
             write_accounts(con, accounts, now)
             write_taxes(con, taxes, now)
+            write_coupons(con, coupons, now)
         finally:
             con.close()
     counts = {
@@ -109,6 +114,7 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "subscriptions": len(accounts.subscriptions),
         "subscription_changes": len(accounts.subscription_changes),
         "taxed_customers": len(taxes.customer_codes),
+        "applied_coupons": len(coupons.applied),
     }
     for table in ACCOUNT_TABLES:
         yield dg.MaterializeResult(asset_key=["raw", table], metadata=counts)

@@ -27,3 +27,6 @@ def test_line_texts():
     ).description() == (
         "api_calls (standard) - 123456.789 units x 0.00035 USD - service 2026-09-01 to 2026-09-30"
     )
+    assert line("discount", None, Decimal("5"), "coupon=welcome5").description() == (
+        "Discount welcome5 - coupon - service 2026-09-01 to 2026-09-30"
+    )

@@ -6,6 +6,7 @@
                   at its start (so the invoice at the end of P carries P's usage and P+1's base fee).
     spending_minimum  the shortfall of a charge below its prorated min_amount_cents (below)
     minimum_commitment  the shortfall of a window's fees below the plan's prorated minimum commitment
+    discount      a coupon's discount on an invoice, negative, before tax (below)
     tax           one line per invoice: the customer's rate on each line, summed unrounded (below)
     charge        the charge model applied to the meter's units (standard, package, graduated, volume,
                   graduated_percentage; a filter's line is priced with the filter's properties), exact,
@@ -164,10 +165,104 @@ minimum_commitments as (
     where sp.minimum_commitment_cents > 0
 ),
 
-fees_before_tax as (
+fees_before_discount as (
     select * from fees_before_commitment
     union all
     select * from minimum_commitments where precise_amount > 0
+),
+
+{#-
+  Coupons (DIR/coupons.yml, Lago; one per customer in this version): after the true-ups, before tax,
+  one discount line per invoice it covers (negative), never more than the invoice's subtotal. The
+  invoices a coupon covers are the customer's invoices with a positive subtotal issued at or after
+  applied_at, in issue order:
+    fixed_amount  once: the amount is used up across them (each takes what is left, up to its subtotal);
+                  recurring: up to the amount on each of the first frequency_duration; forever: on each
+    percentage    subtotal x rate / 100 on the first (once), the first frequency_duration (recurring)
+                  or each (forever); rounded once as its line
+  The discount lowers the tax base (tax is per line after discount, and a discount allocated to the lines
+  in proportion to their amounts lowers their unrounded taxes by exactly rate x discount).
+-#}
+invoice_subtotals as (
+    select
+        f.scenario,
+        w.customer_id,
+        'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d') as invoice_id,
+        min(f.service_window_id) as service_window_id,
+        max(f.issue_at) as issue_at,
+        sum({{ to_minor_units('f.precise_amount', 'cur.minor_unit_exponent') }}) as subtotal_cents,
+        any_value(cur.minor_unit_exponent) as minor_unit_exponent
+    from fees_before_discount as f
+    inner join windows as w using (service_window_id)
+    inner join currencies as cur on cur.currency = w.currency
+    where f.is_invoiceable
+    group by all
+),
+
+couponed_invoices as (
+    select
+        s.*,
+        c.coupon_code,
+        c.coupon_type,
+        c.amount_cents as coupon_cents,
+        c.percentage_rate,
+        c.frequency,
+        c.frequency_duration,
+        row_number() over by_customer as invoice_seq,
+        sum(s.subtotal_cents) over by_customer as running_subtotal_cents
+    from invoice_subtotals as s
+    inner join {{ ref('stg_accounts__applied_coupons') }} as c using (customer_id)
+    where s.subtotal_cents > 0 and (c.applied_at is null or s.issue_at >= c.applied_at)
+    window by_customer as (
+        partition by s.scenario, s.customer_id order by s.issue_at, s.invoice_id
+        rows between unbounded preceding and current row
+    )
+),
+
+discounts as (
+    select
+        scenario,
+        service_window_id,
+        'discount' as fee_type,
+        cast(null as varchar) as charge_id,
+        cast(null as varchar) as filter_id,
+        'coupon=' || coupon_code as group_key,
+        cast(null as varchar) as billable_metric_code,
+        cast(null as varchar) as charge_model,
+        cast(null as {{ quantity_type() }}) as units,
+        cast(null as bigint) as events_count,
+        cast(
+            case coupon_type
+                when 'fixed_amount' then {{ minor_to_major('coupon_cents', 'minor_unit_exponent') }}
+                else percentage_rate
+            end
+            as {{ quantity_type() }}) as unit_amount,
+        -cast(
+            case
+                when coupon_type = 'fixed_amount' and frequency = 'once'
+                    {#- what is left of the amount after the earlier invoices, up to this subtotal -#}
+                    then {{ minor_to_major(
+                        'least(coupon_cents, running_subtotal_cents) - least(coupon_cents, running_subtotal_cents - subtotal_cents)',
+                        'minor_unit_exponent') }}
+                when coupon_type = 'fixed_amount'
+                    then {{ minor_to_major('least(coupon_cents, subtotal_cents)', 'minor_unit_exponent') }}
+                else {{ minor_to_major('subtotal_cents', 'minor_unit_exponent') }}
+                     * cast(percentage_rate as decimal(38, 12)) * cast(0.01 as decimal(3, 2))
+            end
+            as {{ precise_type() }}) as precise_amount,
+        issue_at,
+        false as is_in_advance,
+        true as is_invoiceable
+    from couponed_invoices
+    where frequency = 'forever'
+       or (frequency = 'recurring' and invoice_seq <= frequency_duration)
+       or (frequency = 'once' and (coupon_type = 'fixed_amount' or invoice_seq = 1))
+),
+
+fees_before_tax as (
+    select * from fees_before_discount
+    union all
+    select * from discounts where precise_amount < 0
 ),
 
 {#-
@@ -226,9 +321,9 @@ select
     f.scenario,
     {#- one tax line per invoice: named by its invoice, not by the window it rides on #}
     case
-        when f.fee_type = 'tax'
+        when f.fee_type in ('tax', 'discount')
             then 'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d')
-                 || '|tax|' || f.group_key
+                 || '|' || f.fee_type || '|' || f.group_key
         else f.service_window_id || '|' || f.fee_type || '|' || coalesce(f.charge_id, '') || '|'
             || coalesce(f.filter_id, '') || '|' || f.group_key
     end as fee_id,

@@ -13,6 +13,7 @@ select
         as subscription_amount_cents,
     coalesce(sum(amount_cents) filter (where line_kind = 'fee' and fee_type = 'charge'), 0) as usage_amount_cents,
     coalesce(sum(amount_cents) filter (where line_kind = 'adjustment'), 0) as adjustment_amount_cents,
+    coalesce(sum(amount_cents) filter (where line_kind = 'fee' and fee_type = 'discount'), 0) as discount_amount_cents,
     coalesce(sum(amount_cents) filter (where line_kind = 'fee' and fee_type = 'tax'), 0) as tax_amount_cents,
     sum(amount_cents) as total_amount_cents,
     not bool_or(line_kind = 'fee') as is_standalone_adjustment,
