@@ -91,8 +91,9 @@ def test_control_endpoints(srv_raw: EmulatorServer) -> None:
     cus = client.v1.customers.create({})
     now = requests.get(f"{srv_raw.url}/_emulator/clock", timeout=5).json()["now"]
     moved = requests.post(f"{srv_raw.url}/_emulator/clock", json={"advance": 90}, timeout=5).json()
-    assert moved["now"] == now + 90
-    assert client.v1.customers.create({}).created == now + 90
+    # the wall clock keeps running under the 90 s advance: allow a few seconds for a loaded machine
+    assert now + 90 <= moved["now"] <= now + 95
+    assert moved["now"] <= client.v1.customers.create({}).created <= moved["now"] + 5
     state = requests.get(f"{srv_raw.url}/_emulator/state", timeout=5).json()
     assert cus.id in state["objects"]["customer"]
     logged = requests.get(f"{srv_raw.url}/_emulator/requests", timeout=5).json()["requests"]

@@ -231,25 +231,26 @@ discounts as (
         cast(null as varchar) as charge_model,
         cast(null as {{ quantity_type() }}) as units,
         cast(null as bigint) as events_count,
-        cast(
-            case coupon_type
-                when 'fixed_amount' then {{ minor_to_major('coupon_cents', 'minor_unit_exponent') }}
-                else percentage_rate
-            end
-            as {{ quantity_type() }}) as unit_amount,
-        -cast(
-            case
-                when coupon_type = 'fixed_amount' and frequency = 'once'
-                    {#- what is left of the amount after the earlier invoices, up to this subtotal -#}
-                    then {{ minor_to_major(
-                        'least(coupon_cents, running_subtotal_cents) - least(coupon_cents, running_subtotal_cents - subtotal_cents)',
-                        'minor_unit_exponent') }}
-                when coupon_type = 'fixed_amount'
-                    then {{ minor_to_major('least(coupon_cents, subtotal_cents)', 'minor_unit_exponent') }}
-                else {{ minor_to_major('subtotal_cents', 'minor_unit_exponent') }}
-                     * cast(percentage_rate as decimal(38, 12)) * cast(0.01 as decimal(3, 2))
-            end
-            as {{ precise_type() }}) as precise_amount,
+        case coupon_type
+            when 'fixed_amount'
+                then cast({{ minor_to_major('coupon_cents', 'minor_unit_exponent') }} as {{ quantity_type() }})
+            else cast(percentage_rate as {{ quantity_type() }})
+        end as unit_amount,
+        {#- every branch cast to the precise type: DuckDB would narrow a CASE of mixed scales -#}
+        -case
+            when coupon_type = 'fixed_amount' and frequency = 'once'
+                {#- what is left of the amount after the earlier invoices, up to this subtotal -#}
+                then cast({{ minor_to_major(
+                    'least(coupon_cents, running_subtotal_cents) - least(coupon_cents, running_subtotal_cents - subtotal_cents)',
+                    'minor_unit_exponent') }} as {{ precise_type() }})
+            when coupon_type = 'fixed_amount'
+                then cast({{ minor_to_major('least(coupon_cents, subtotal_cents)', 'minor_unit_exponent') }}
+                     as {{ precise_type() }})
+            else cast(
+                {{ minor_to_major('subtotal_cents', 'minor_unit_exponent') }}
+                * cast(percentage_rate as decimal(38, 12)) * cast(0.01 as decimal(3, 2))
+                as {{ precise_type() }})
+        end as precise_amount,
         issue_at,
         false as is_in_advance,
         true as is_invoiceable
