@@ -74,3 +74,8 @@
     and {{ a }}.filter_id is not distinct from {{ b }}.filter_id
     and {{ a }}.group_key = {{ b }}.group_key
 {%- endmacro %}
+
+{#- An invoice's id: customer x issue date in the customer's timezone (SEMANTICS.md "Invoices"). -#}
+{% macro invoice_id(customer_id, issue_at, timezone) -%}
+    ('inv_' || {{ customer_id }} || '_' || strftime({{ to_local(issue_at, timezone) }}, '%Y%m%d'))
+{%- endmacro %}

@@ -187,7 +187,7 @@ invoice_subtotals as (
     select
         f.scenario,
         w.customer_id,
-        'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d') as invoice_id,
+        {{ invoice_id('w.customer_id', 'f.issue_at', 'w.timezone') }} as invoice_id,
         min(f.service_window_id) as service_window_id,
         max(f.issue_at) as issue_at,
         sum({{ to_minor_units('f.precise_amount', 'cur.minor_unit_exponent') }}) as subtotal_cents,
@@ -278,7 +278,7 @@ taxable_lines as (
     select
         f.scenario,
         w.customer_id,
-        'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d') as invoice_id,
+        {{ invoice_id('w.customer_id', 'f.issue_at', 'w.timezone') }} as invoice_id,
         f.service_window_id,
         f.issue_at,
         {{ minor_to_major(to_minor_units('f.precise_amount', 'cur.minor_unit_exponent'), 'cur.minor_unit_exponent') }}
@@ -323,12 +323,12 @@ select
     {#- one tax line per invoice: named by its invoice, not by the window it rides on #}
     case
         when f.fee_type in ('tax', 'discount')
-            then 'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d')
+            then {{ invoice_id('w.customer_id', 'f.issue_at', 'w.timezone') }}
                  || '|' || f.fee_type || '|' || f.group_key
         else f.service_window_id || '|' || f.fee_type || '|' || coalesce(f.charge_id, '') || '|'
             || coalesce(f.filter_id, '') || '|' || f.group_key
     end as fee_id,
-    'inv_' || w.customer_id || '_' || strftime({{ to_local('f.issue_at', 'w.timezone') }}, '%Y%m%d') as invoice_id,
+    {{ invoice_id('w.customer_id', 'f.issue_at', 'w.timezone') }} as invoice_id,
     w.customer_id,
     w.subscription_id,
     w.plan_code,
