@@ -13,7 +13,7 @@ export UV_COMPILE_BYTECODE := 1
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install demo test ui bench lint clean manifest
+.PHONY: install demo test ui bench lint clean manifest browser
 
 install: $(VENV)/.installed
 
@@ -35,8 +35,23 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/meterhouse generate --data-dir $(DATA_DIR)
 	$(VENV)/bin/meterhouse run --data-dir $(DATA_DIR) --stripe-emulator
 
-test: install $(DAGSTER_HOME)/dagster.yaml
+test: install $(DAGSTER_HOME)/dagster.yaml browser
 	$(PY) -m pytest
+
+# The browser test drives Debian's Chromium through Selenium. Installed with apt when running as root (CI);
+# otherwise the test says how to install them and skips.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+		true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver with apt (for the browser test)"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium chromium-driver >/dev/null \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; } \
+		|| echo "apt could not install chromium: the browser test will skip"; \
+	else \
+		echo "chromium/chromedriver missing and not root: the browser test will skip"; \
+	fi
 
 ui: install $(DAGSTER_HOME)/dagster.yaml manifest
 	MH_DATA_DIR=$(abspath $(DATA_DIR)) $(VENV)/bin/dagster dev -m orchestration.definitions -h 127.0.0.1 -p 3000

@@ -12,9 +12,9 @@ from .assets.dbt import dbt_core, dbt_issued, dbt_reconciliation, dbt_reporting
 from .assets.ingestion import account_files, catalog_files, event_files
 from .assets.snapshot import warehouse_snapshot
 from .assets.stripe import stripe_objects, stripe_publication
-from .jobs import close_month_job
+from .jobs import close_month_job, refresh_usage_job
 from .resources import Warehouse, data_dir_from_env, dbt_resource
-from .schedules import daily_close_schedule, monthly_close_schedule
+from .schedules import daily_close_schedule, monthly_close_schedule, refresh_usage_schedule
 from .sensors import landing_files_sensor
 
 ASSETS = [
@@ -34,8 +34,8 @@ ASSETS = [
 def build_defs(data_dir: Path) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
-        jobs=[close_month_job],
-        schedules=[daily_close_schedule, monthly_close_schedule],
+        jobs=[close_month_job, refresh_usage_job],
+        schedules=[refresh_usage_schedule, daily_close_schedule, monthly_close_schedule],
         sensors=[landing_files_sensor],
         resources={
             "warehouse": Warehouse(data_dir=str(Path(data_dir).resolve())),

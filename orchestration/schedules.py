@@ -1,4 +1,5 @@
-"""Schedules: issue what is due every day, and the month-end close after the grace period."""
+"""Schedules: refresh usage every 15 minutes, issue what is due every day, and the month-end close after the
+grace period."""
 
 import math
 
@@ -6,9 +7,40 @@ import dagster as dg
 
 from ingestion.config import load_settings
 
-from .jobs import close_month_job
+from .jobs import close_month_job, refresh_usage_job
 from .partitions import billing_month_partitions
 from .resources import data_dir_from_env
+
+
+@dg.schedule(
+    name="refresh_usage_schedule",
+    job=refresh_usage_job,
+    cron_schedule="*/15 * * * *",
+    execution_timezone="UTC",
+    description=(
+        "Every 15 minutes: load new files and refresh meters and the current period's drafts. A tick is "
+        "skipped while the previous refresh is still queued or running, so refreshes never pile up behind "
+        "a long close."
+    ),
+)
+def refresh_usage_schedule(context: dg.ScheduleEvaluationContext):
+    busy = context.instance.get_run_records(
+        dg.RunsFilter(
+            job_name=refresh_usage_job.name,
+            statuses=[
+                dg.DagsterRunStatus.QUEUED,
+                dg.DagsterRunStatus.NOT_STARTED,
+                dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED,
+            ],
+        ),
+        limit=1,
+    )
+    if busy:
+        return dg.SkipReason(
+            f"refresh run {busy[0].dagster_run.run_id} is still queued or running; the next tick catches up"
+        )
+    return dg.RunRequest(run_key=f"refresh-{context.scheduled_execution_time:%Y-%m-%dT%H:%M}")
 
 
 @dg.schedule(

@@ -268,6 +268,43 @@ def test_monthly_close_runs_after_the_grace_period_of_invoices_issued_on_the_fir
     assert october.run_requests[0].partition_key == "2026-10-01"
 
 
+def test_refresh_job_loads_and_rebuilds_drafts_but_never_issues_or_publishes(defs):
+    from orchestration.assets.dbt import dbt_core, dbt_issued, dbt_reconciliation
+    from orchestration.assets.stripe import PUBLISHED_KEY
+
+    refresh = defs.resolve_job_def("refresh_usage_job")
+    keys = set(refresh.asset_layer.executable_asset_keys)
+    assert dg.AssetKey(["raw", "events"]) in keys
+    assert set(dbt_core.keys) <= keys  # meters
+    assert _key_named(keys, "fct_invoices") in keys  # the current period's drafts
+    assert _key_named(keys, "warehouse_snapshot") in keys  # what previews and analysts read
+    assert not set(dbt_issued.keys) & keys  # issuing is the close's
+    assert PUBLISHED_KEY not in keys and not set(dbt_reconciliation.keys) & keys
+
+
+def test_refresh_schedule_every_15_minutes_skips_while_a_refresh_is_still_pending(defs):
+    schedule = defs.resolve_schedule_def("refresh_usage_schedule")
+    assert schedule.cron_schedule == "*/15 * * * *"
+    assert schedule.job_name == "refresh_usage_job"
+    at = datetime(2026, 11, 26, 9, 45, tzinfo=UTC)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=at, repository_def=defs.get_repository_def()
+        )
+        first = schedule.evaluate_tick(context)
+        assert [r.run_key for r in first.run_requests] == ["refresh-2026-11-26T09:45"]
+
+        # the previous refresh is still running (slow behind a long close): this tick adds nothing
+        run = instance.add_run(
+            dg.DagsterRun(job_name="refresh_usage_job", status=dg.DagsterRunStatus.STARTED)
+        )
+        skipped = schedule.evaluate_tick(context)
+        assert skipped.run_requests == [] and run.run_id in skipped.skip_message
+
+        instance.report_run_canceled(run)
+        assert len(schedule.evaluate_tick(context).run_requests) == 1
+
+
 # Issue instants (UTC) of scenarios invoices, derived by hand in tests/test_scenarios.py.
 GRACE = timedelta(hours=72)
 FIRST_OF_MONTH_INVOICES = {

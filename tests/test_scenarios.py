@@ -172,3 +172,35 @@ def test_drafts_follow_the_data_and_are_not_issued(scenarios_dir):
     assert rows["inv_cus_basic_20261101"] == "draft"
     assert rows["inv_cus_anniv_20261015"] == "draft"
     assert set(rows.values()) == {"draft"}
+
+
+def test_materializations_carry_row_counts_and_load_figures(scenarios_dir):
+    """What an operator reads on each materialization in the UI: the rows a dbt table holds, and for the
+    event load the rows read, landed and quarantined (the session's Dagster instance ran the scenarios)."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()
+
+    def latest_metadata(*path: str) -> dict:
+        event = instance.get_latest_materialization_event(dg.AssetKey(list(path)))
+        assert event is not None, f"{path} was never materialized"
+        return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+
+    issued = latest_metadata("billing", "fct_issued_invoices")
+    assert issued["dagster/row_count"] == len(EXPECTED_ISSUED_TOTALS)
+    assert "Execution Duration" in issued
+
+    # the fixture file: 62 lines, 6 quarantined (one per reason), 56 landed (see test_every_row_is_accounted_for)
+    events = latest_metadata("raw", "events")
+    assert (events["rows_read"], events["rows_quarantined"], events["rows_landed"]) == (62, 6, 56)
+    assert events["quarantined_by_reason"]["invalid_json"] == 1
+
+    # the accounting model's materialization: the same 62 / 6 / 56, and the exact retry of b1 is the one
+    # duplicate (test_event_outcomes)
+    accounting = latest_metadata("usage", "rpt_load_accounting")
+    assert (accounting["rows_read"], accounting["rows_quarantined"], accounting["rows_landed"]) == (
+        62,
+        6,
+        56,
+    )
+    assert (accounting["rows_duplicate"], accounting["unbalanced_loads"]) == (1, 0)

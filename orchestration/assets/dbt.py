@@ -6,6 +6,7 @@ reporting  models that read what was issued (invoices, event outcomes, load acco
 reconciliation  Stripe staging and the reconciliation marts (tag stripe), after publishing and the sync
 """
 
+import json
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import (
     DagsterDbtTranslator,
     DagsterDbtTranslatorSettings,
@@ -58,16 +60,86 @@ def _build(
     """`dbt build` of this block. Its settings go in raw.run_context, not --vars: changing vars makes dbt
     re-parse the whole project on every invocation."""
     warehouse.dbt_env()
+    materialized = []
     with warehouse.writing():
         warehouse.write_run_context(close_through_month=close_through_month)
         invocation = dbt.cli(["build"], context=context)
         try:
-            yield from invocation.stream()
+            for event in invocation.stream():
+                # check results go out as they come; materializations wait for their row counts
+                if isinstance(event, dg.Output | dg.AssetMaterialization):
+                    materialized.append(event)
+                else:
+                    yield event
         finally:
             # Never leave dbt writing once this step stops (an error while reading its events, a
             # cancelled run): the lock is released on the way out, so dbt must be gone first.
             _stop(invocation.process)
             _prune_invocation_dirs(dbt_project.project_dir / "target")
+        counts = _row_counts(warehouse, [e.metadata.get("unique_id") for e in materialized])
+    for event in materialized:
+        uid = event.metadata.get("unique_id")
+        uid = getattr(uid, "value", uid)
+        yield (
+            event.with_metadata({**event.metadata, **counts.get(uid, {})})
+            if uid in counts
+            else event
+        )
+
+
+def _manifest_relations() -> dict[str, tuple[str, str, str]]:
+    """unique_id -> (schema, table, materialization) of every model and seed."""
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    return {
+        uid: (node["schema"], node.get("alias") or node["name"], node["config"]["materialized"])
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "seed")
+    }
+
+
+# figures an operator reads on a model's materialization, beyond its row count
+FIGURES = {
+    # every event row ends in exactly one place: the whole history's accounting, per outcome
+    "rpt_load_accounting": """
+        select
+            sum(rows_read) as rows_read,
+            sum(quarantined_rows) as rows_quarantined,
+            sum(landed_rows) as rows_landed,
+            sum(duplicate_rows) as rows_duplicate,
+            sum(billed_rows) as rows_billed,
+            count(*) filter (where not is_balanced) as unbalanced_loads
+        from {relation}
+    """,
+}
+
+
+def _row_counts(warehouse: Warehouse, unique_ids: list) -> dict[str, dict]:
+    """`dagster/row_count` for each stored table a block built (views are not scanned: counting one runs
+    its query). Read after dbt has exited, under the writer lock the block holds."""
+    relations = _manifest_relations()
+    wanted = {}
+    for uid in unique_ids:
+        uid = getattr(uid, "value", uid)
+        if uid in relations and relations[uid][2] != "view":
+            wanted[uid] = relations[uid]
+    if not wanted:
+        return {}
+    con = warehouse.connect()
+    try:
+        counts = {}
+        for uid, (schema, table, _) in wanted.items():
+            try:
+                (n,) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+            except duckdb.Error:
+                continue  # not there (a failed model): no count rather than a wrong one
+            counts[uid] = {"dagster/row_count": dg.MetadataValue.int(n)}
+            if table in FIGURES:
+                cur = con.execute(FIGURES[table].format(relation=f'"{schema}"."{table}"'))
+                names = [d[0] for d in cur.description]
+                counts[uid] |= {k: int(v or 0) for k, v in zip(names, cur.fetchone(), strict=True)}
+        return counts
+    finally:
+        con.close()
 
 
 KEEP_INVOCATION_DIRS = 30
