@@ -63,6 +63,9 @@ class Subscription:
     plan_code: str
     started_at: datetime  # naive UTC
     ending_at: datetime | None  # naive UTC; None = open
+    # 'file' (landing/subscriptions.csv) or 'stripe' (a Stripe subscription with a catalog plan code, see
+    # ingestion/stripe_sync/merge.py: Stripe bills its base fee, Meterhouse only its usage charges)
+    source: str = "file"
 
 
 @dataclass(frozen=True)
@@ -446,6 +449,7 @@ ACCOUNTS_COLUMNS: dict[str, tuple[str, ...]] = {
         "plan_code",
         "started_at",
         "ending_at",
+        "source",
         "loaded_at",
     ),
     "subscription_changes": ("external_subscription_id", "plan_code", "changed_at", "loaded_at"),
@@ -468,6 +472,7 @@ def write_accounts(con: duckdb.DuckDBPyConnection, accounts: Accounts, loaded_at
                 s.plan_code,
                 s.started_at,
                 s.ending_at,
+                s.source,
                 at,
             )
             for s in accounts.subscriptions

@@ -171,6 +171,7 @@ create table if not exists raw.subscriptions (
     plan_code varchar not null,
     started_at timestamp not null,
     ending_at timestamp,
+    source varchar not null default 'file',  -- file | stripe (ingestion/stripe_sync/merge.py)
     loaded_at timestamp not null
 );
 create table if not exists raw.run_context (
@@ -204,6 +205,7 @@ def connect(path: str | Path, *, memory_limit: str | None = None, read_only: boo
 RAW_MIGRATIONS = """
 alter table raw.plans add column if not exists minimum_commitment_cents bigint;
 alter table raw.scenario_plans add column if not exists minimum_commitment_cents bigint;
+alter table raw.subscriptions add column if not exists source varchar default 'file';
 """
 
 
@@ -211,12 +213,14 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Every raw table, including the Stripe ones (empty when Stripe is not configured), so the dbt
     models over them always build."""
     from ingestion.stripe_publish.ledger import PUBLISH_DDL
+    from ingestion.stripe_sync.merge import MERGE_DDL
     from ingestion.stripe_sync.tables import STRIPE_RAW_DDL
 
     con.execute(RAW_DDL)
     con.execute(RAW_MIGRATIONS)
     con.execute(STRIPE_RAW_DDL)
     con.execute(PUBLISH_DDL)
+    con.execute(MERGE_DDL)
 
 
 @cache

@@ -99,6 +99,12 @@ def collect(data_dir: Path) -> dict:
                 "select reason_code, count(*) from reconciliation.fct_reconciliation group by 1 order by 1"
             ).fetchall()
         )
+        subscriptions = dict(
+            con.execute(
+                "select coalesce(reason_code, 'merged'), count(*) from raw.stripe_subscription_merge "
+                "group by 1 order by 1"
+            ).fetchall()
+        )
     finally:
         con.close()
     for m in months:
@@ -112,7 +118,11 @@ def collect(data_dir: Path) -> dict:
         "events": {**loads, "quarantined_by_reason": quarantine, "outcomes": outcomes},
         "billing_months": months,
         "top_customers": top,
-        "stripe": {"documents_by_state": stripe, "reconciliation_by_reason": reconciliation},
+        "stripe": {
+            "documents_by_state": stripe,
+            "reconciliation_by_reason": reconciliation,
+            "subscriptions_by_merge_outcome": subscriptions,
+        },
     }
 
 
@@ -164,6 +174,17 @@ def render(summary: dict) -> str:
     if recon:
         out.append(
             "Reconciliation (customer-months): " + ", ".join(f"{k} {v:,}" for k, v in recon.items())
+        )
+    merge = stripe.get("subscriptions_by_merge_outcome") or {}
+    if merge:
+        out.append(
+            "Stripe subscriptions with a plan code (billed here for usage only): "
+            + ", ".join(f"{k} {v:,}" for k, v in merge.items())
+            + (
+                ""
+                if set(merge) == {"merged"}
+                else "; see raw.stripe_subscription_merge for what to fix"
+            )
         )
     out += [
         "",

@@ -13,7 +13,9 @@ from ingestion.catalog import load_catalog, write_catalog
 from ingestion.coupons import load_coupons, write_coupons
 from ingestion.events.intake import load_event_files
 from ingestion.scenarios import load_scenarios, write_scenarios
+from ingestion.stripe_sync.merge import merge_stripe_subscriptions, write_merge_outcomes
 from ingestion.taxes import load_taxes, write_taxes
+from ingestion.warehouse import ensure_raw_schema
 
 from ..resources import Warehouse
 
@@ -31,6 +33,7 @@ SCENARIO_TABLES = ["scenarios", "scenario_plans", "scenario_charges", "scenario_
 ACCOUNT_TABLES = [
     "customers",
     "subscriptions",
+    "stripe_subscription_merge",
     "subscription_changes",
     "tax_rates",
     "customer_taxes",
@@ -104,14 +107,26 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
         con = warehouse.connect()
         try:
             now = _now()
+            ensure_raw_schema(con)
+            # Stripe subscriptions with a catalog plan code, as of the last Stripe sync
+            merged = merge_stripe_subscriptions(con, accounts, catalog)
             write_accounts(con, accounts, now)
+            write_merge_outcomes(con, merged, now)
             write_taxes(con, taxes, now)
             write_coupons(con, coupons, now)
         finally:
             con.close()
+    rejected = Counter(o.reason_code for o in merged if not o.merged)
+    for o in merged:
+        if not o.merged:
+            context.log.warning(
+                f"Stripe subscription {o.stripe_subscription_id} is not billed here ({o.reason_code}): {o.reason}"
+            )
     counts = {
         "customers": len(accounts.customers),
         "subscriptions": len(accounts.subscriptions),
+        "stripe_subscriptions_merged": sum(o.merged for o in merged),
+        "stripe_subscriptions_rejected": dg.MetadataValue.json(dict(sorted(rejected.items()))),
         "subscription_changes": len(accounts.subscription_changes),
         "taxed_customers": len(taxes.customer_codes),
         "applied_coupons": len(coupons.applied),

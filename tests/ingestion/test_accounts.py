@@ -121,16 +121,25 @@ def test_write_accounts_replaces_raw_tables(tmp_path, catalog):
         ("initech", "Initech, Inc.", "USD", "UTC", "calendar", at),
     ]
     assert con.execute("select * from raw.subscriptions order by 1").fetchall() == [
-        ("sub_acme", "acme", "starter_usd", datetime(2026, 1, 15, 5, 0), None, at),
+        ("sub_acme", "acme", "starter_usd", datetime(2026, 1, 15, 5, 0), None, "file", at),
         (
             "sub_globex",
             "globex",
             "starter_eur",
             datetime(2026, 1, 31, 23, 0),
             datetime(2026, 12, 31, 23, 0),
+            "file",
             at,
         ),
-        ("sub_initech", "initech", "pro_usd", datetime(2026, 3, 1, 10, 30, 0, 250000), None, at),
+        (
+            "sub_initech",
+            "initech",
+            "pro_usd",
+            datetime(2026, 3, 1, 10, 30, 0, 250000),
+            None,
+            "file",
+            at,
+        ),
     ]
     assert con.execute("select * from raw.subscription_changes order by 3").fetchall() == [
         ("sub_acme", "pro_usd", datetime(2026, 3, 10, 10, 0), at),
@@ -153,7 +162,7 @@ def test_write_accounts_replaces_raw_tables(tmp_path, catalog):
         ("acme", None, "USD", "UTC", "calendar", later)
     ]
     assert con.execute("select * from raw.subscriptions").fetchall() == [
-        ("s1", "acme", "pro_usd", datetime(2026, 1, 1), None, later)
+        ("s1", "acme", "pro_usd", datetime(2026, 1, 1), None, "file", later)
     ]
     assert con.execute("select * from raw.subscription_changes").fetchall() == []
 

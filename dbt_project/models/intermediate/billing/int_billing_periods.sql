@@ -68,7 +68,8 @@ windows as (
         date_diff('day', period_start_local, period_end_local) as days_in_period,
         period_start_local,
         subscription_started_at,
-        subscription_ending_at
+        subscription_ending_at,
+        subscription_source
     from periods
 ),
 

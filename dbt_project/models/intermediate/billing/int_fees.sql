@@ -1,6 +1,7 @@
 {#-
   Fees (invoice lines) as the data stands now, before issuing:
-    subscription  the plan's base fee for a service window; a partial window is prorated by local days,
+    subscription  the plan's base fee for a service window (not for a subscription from Stripe, whose base
+                  fee Stripe bills); a partial window is prorated by local days,
                   days x (amount / days in the full period), computed exactly (div_exact) and rounded once
                   at the line; trial days are free. In arrears it is invoiced at the window's end, in advance
                   at its start (so the invoice at the end of P carries P's usage and P+1's base fee).
@@ -49,6 +50,8 @@ base_fees as (
     inner join plans as p using (plan_code)
     inner join {{ ref('stg_catalog__scenario_plans') }} as sp using (plan_code)
     inner join currencies as cur on cur.currency = p.currency
+    -- Stripe bills the base fee of a subscription that comes from Stripe: never twice
+    where w.subscription_source is distinct from 'stripe'
 ),
 
 charge_fees as (
@@ -163,6 +166,8 @@ minimum_commitments as (
     inner join currencies as cur on cur.currency = w.currency
     left join window_totals as t on t.scenario = sp.scenario and t.service_window_id = w.service_window_id
     where sp.minimum_commitment_cents > 0
+      -- measured against the base fee, which Stripe bills for a subscription that comes from Stripe
+      and w.subscription_source is distinct from 'stripe'
 ),
 
 fees_before_discount as (

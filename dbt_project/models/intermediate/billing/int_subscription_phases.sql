@@ -15,6 +15,7 @@ subscriptions as (
         s.initial_plan_code,
         s.started_at,
         s.ending_at,
+        s.subscription_source,
         c.timezone,
         c.billing_time,
         c.currency
@@ -100,7 +101,8 @@ phases as (
         s.timezone,
         s.billing_time,
         s.started_at as subscription_started_at,
-        s.ending_at as subscription_ending_at
+        s.ending_at as subscription_ending_at,
+        s.subscription_source
     from boundaries as b
     inner join subscriptions as s using (subscription_id)
 )
