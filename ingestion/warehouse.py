@@ -179,7 +179,8 @@ create table if not exists raw.run_context (
     grace_period_hours integer not null,
     future_margin_hours integer not null,
     close_through_month varchar,
-    written_at timestamp not null
+    written_at timestamp not null,
+    publish_from varchar  -- meterhouse.yml stripe.publish_from (YYYY-MM; null = every month)
 );
 create table if not exists raw.subscription_changes (
     external_subscription_id varchar not null,
@@ -206,6 +207,7 @@ RAW_MIGRATIONS = """
 alter table raw.plans add column if not exists minimum_commitment_cents bigint;
 alter table raw.scenario_plans add column if not exists minimum_commitment_cents bigint;
 alter table raw.subscriptions add column if not exists source varchar default 'file';
+alter table raw.run_context add column if not exists publish_from varchar;
 """
 
 
@@ -267,6 +269,7 @@ def write_run_context(
     grace_period_hours: int,
     future_margin_hours: int,
     close_through_month: str | None = None,
+    publish_from: str | None = None,
 ) -> None:
     """The settings of the dbt build about to run, as data (one row) rather than dbt --vars.
 
@@ -278,8 +281,9 @@ def write_run_context(
     con.execute("begin")
     con.execute("delete from raw.run_context")
     con.execute(
-        "insert into raw.run_context values (?, ?, ?, ?, now()::timestamp)",
-        [billing_clock, grace_period_hours, future_margin_hours, close_through_month],
+        "insert into raw.run_context (billing_clock, grace_period_hours, future_margin_hours, "
+        "close_through_month, written_at, publish_from) values (?, ?, ?, ?, now()::timestamp, ?)",
+        [billing_clock, grace_period_hours, future_margin_hours, close_through_month, publish_from],
     )
     con.execute("commit")
 

@@ -36,6 +36,7 @@ _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 #: reason codes in precedence order (the mart's rule), used to order summaries and rows
 REASON_ORDER = [
     "blocked",
+    "before_publish_from",
     "unmapped_customer",
     "unpublished",
     "amount_mismatch",

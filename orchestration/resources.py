@@ -106,6 +106,7 @@ class Warehouse(dg.ConfigurableResource):
                 grace_period_hours=settings.grace_period_hours,
                 future_margin_hours=settings.future_margin_hours,
                 close_through_month=close_through_month,
+                publish_from=settings.stripe.publish_from,
             )
         finally:
             con.close()

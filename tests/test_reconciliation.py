@@ -97,6 +97,10 @@ create table usage.fct_event_outcomes (
     load_id bigint, row_number bigint, customer_id varchar, event_id varchar, metric_code varchar,
     service_window_id varchar, outcome varchar, event_at timestamp, loaded_at timestamp
 );
+create schema if not exists intermediate;
+create table intermediate.int_billing_periods (
+    service_window_id varchar, customer_id varchar, service_start_at timestamp, service_end_at timestamp
+);
 create table billing.publish_blockers (
     customer_id varchar, billing_month varchar, check_name varchar, reason varchar
 );
@@ -199,26 +203,39 @@ def _ledger() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+# Service windows (intermediate.int_billing_periods, the columns the reconciliation reads): every customer's
+# January window is billed on its Feb 1 invoice (billing month 2026-02), its February window on Mar 1 (2026-03).
+WINDOWS = [
+    (f"w_{c}_{m}", c, start, end)
+    for c in ["c_ok", "c_jpy", "c_late"]
+    for m, (start, end) in {"jan": JAN_PERIOD, "feb": FEB_PERIOD}.items()
+]
+
 OUTCOMES = [
-    # customer, outcome, event_at: c_ok has 3 events in February (2 billed, 1 duplicate), 1 in January
-    ("c_ok", "billed", datetime(2026, 2, 3, 10)),
-    ("c_ok", "billed", datetime(2026, 2, 28, 23, 59)),
-    ("c_ok", "duplicate", datetime(2026, 2, 3, 10)),
-    ("c_ok", "billed", datetime(2026, 1, 31, 23, 59)),
-    ("c_jpy", "unmatched_metric", datetime(2026, 2, 5)),
-    ("c_late", "late_adjusted", datetime(2026, 2, 6)),
+    # customer, outcome, event_at, own service window. An event counts in the billing month of the invoice
+    # that bills it: c_ok's two January events and the duplicate of one (no window of its own: the January
+    # window contains it) sit next to the Feb 1 invoice; its February event waits for the Mar 1 invoice.
+    ("c_ok", "billed", datetime(2026, 1, 3, 10), "w_c_ok_jan"),
+    ("c_ok", "billed", datetime(2026, 1, 31, 23, 59), "w_c_ok_jan"),
+    ("c_ok", "duplicate", datetime(2026, 1, 3, 10), None),
+    ("c_ok", "billed", datetime(2026, 2, 3, 10), "w_c_ok_feb"),
+    ("c_jpy", "unmatched_metric", datetime(2026, 1, 5), None),
+    ("c_late", "late_adjusted", datetime(2026, 1, 6), "w_c_late_jan"),
+    # c_unp has no window at all: the UTC month of its time, 2026-03
+    ("c_unp", "no_active_subscription", datetime(2026, 3, 10), None),
 ]
 
 QUARANTINED = [
-    # payload, attributed to (c_ok, 2026-02)?
-    ('{"event_id": "q1", "customer_id": "c_ok", "timestamp": "2026-02-03T10:00:00+01:00"}', True),
+    # payload, attributed to (c_ok, 2026-02)? (dated by the window containing the time, as events)
+    ('{"event_id": "q1", "customer_id": "c_ok", "timestamp": "2026-01-03T10:00:00+01:00"}', True),
     (
-        '{"event_id": "q2", "external_customer_id": "c_ok", "timestamp": 1770000000}',
+        '{"event_id": "q2", "external_customer_id": "c_ok", "timestamp": 1768000000}',
         True,
-    ),  # 2026-02-02
-    ('{"event_id": "q3", "customer_id": "c_ok", "timestamp": "2026-01-31T23:00:00Z"}', False),
+    ),  # 2026-01-09T23:06:40Z
+    # in the February window: billed on the Mar 1 invoice
+    ('{"event_id": "q3", "customer_id": "c_ok", "timestamp": "2026-02-01T00:30:00Z"}', False),
     ("{not json", False),
-    ('{"event_id": "q5", "timestamp": "2026-02-03T10:00:00Z"}', False),  # no customer
+    ('{"event_id": "q5", "timestamp": "2026-01-03T10:00:00Z"}', False),  # no customer
 ]
 
 
@@ -266,12 +283,13 @@ def _create_upstream(con: duckdb.DuckDBPyConnection) -> None:
         [FEB],
     )
     con.executemany(
-        "insert into usage.fct_event_outcomes values (1, ?, ?, ?, 'api_calls', null, ?, ?, ?)",
+        "insert into usage.fct_event_outcomes values (1, ?, ?, ?, 'api_calls', ?, ?, ?, ?)",
         [
-            [i, c, f"e{i}", outcome, at, datetime(2026, 2, 4)]
-            for i, (c, outcome, at) in enumerate(OUTCOMES)
+            [i, c, f"e{i}", window, outcome, at, datetime(2026, 2, 4)]
+            for i, (c, outcome, at, window) in enumerate(OUTCOMES)
         ],
     )
+    con.executemany("insert into intermediate.int_billing_periods values (?, ?, ?, ?)", WINDOWS)
     con.executemany(
         "insert into raw.quarantined_events values (2, 'q.jsonl', ?, ?, 'invalid_field_type', 'x', ?)",
         [[i, datetime(2026, 2, 4), p] for i, (p, _) in enumerate(QUARANTINED)],
@@ -431,8 +449,8 @@ def test_one_row_per_customer_month_with_the_expected_status(warehouse):
 def test_figures_and_reasons(warehouse):
     rows = warehouse["rows"]
     ok = rows[("c_ok", FEB)]
-    # events with event_at in February: 2 billed + 1 duplicate (the January one is not counted);
-    # quarantined: q1 (10:00+01:00 is 09:00 UTC on Feb 3) and q2 (epoch 1770000000 = 2026-02-02T02:40Z)
+    # the events the Feb 1 invoice bills (January's window): 2 billed + 1 duplicate (the February one waits
+    # for March); quarantined: q1 (10:00+01:00 is 09:00 UTC on Jan 3) and q2 (epoch 1768000000 = Jan 9)
     assert (ok["events_received"], ok["events_billed"], ok["events_duplicate"]) == (3, 2, 1)
     assert (ok["events_not_billed"], ok["events_quarantined"]) == (0, 2)
     assert json.loads(ok["billed_units_by_metric"]) == {"api_calls": "123456.789000000000"}
@@ -478,6 +496,9 @@ def test_figures_and_reasons(warehouse):
     adj_mar = rows[("c_adj", MAR)]
     assert json.loads(adj_mar["billed_units_by_metric"]) == {"api_calls": "50.000000000000"}
     assert adj_mar["reason"] == "Issued but not in Stripe: inv_adj_20260301; publish the month"
+    # an event that no service window covers counts in the UTC month of its time
+    unp = rows[("c_unp", MAR)]
+    assert (unp["events_received"], unp["events_not_billed"], unp["events_billed"]) == (1, 1, 0)
     ghost = rows[("c_ok", "2026-04")]
     assert ghost["meterhouse_invoices_count"] == 0
     assert "inv_ghost: Meterhouse not issued" in ghost["reason"]

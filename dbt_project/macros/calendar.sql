@@ -66,6 +66,8 @@
 {% macro grace_period_hours() -%}{{ run_setting('grace_period_hours', 'integer', '72') }}{%- endmacro %}
 {% macro future_margin_hours() -%}{{ run_setting('future_margin_hours', 'integer', '24') }}{%- endmacro %}
 {% macro close_through_month() -%}{{ run_setting('close_through_month', 'varchar', 'null') }}{%- endmacro %}
+{#- meterhouse.yml stripe.publish_from: the first billing month published to Stripe (null = every month) -#}
+{% macro publish_from() -%}{{ run_setting('publish_from', 'varchar', 'null') }}{%- endmacro %}
 
 {#- Rebuild "as of" a past load: only rows loaded at or before var('as_of_loaded_at') (unset: all rows). -#}
 {% macro as_of_filter(column='loaded_at') -%}

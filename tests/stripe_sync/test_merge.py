@@ -118,7 +118,8 @@ def test_merge_bills_usage_only_and_rejects_with_reasons(
     # The warehouse's models over these subscriptions, with the clock at 2023-12-20: November's window
     # (Nov 14 22:13:20 .. Dec 1 for the Stripe one, Nov 1 .. Dec 1 for the file one) has closed.
     con.execute(
-        "insert into raw.run_context values ('2023-12-20 00:00:00', 72, 24, null, '2023-12-20 00:00:00')"
+        "insert into raw.run_context (billing_clock, grace_period_hours, future_margin_hours, written_at) "
+        "values ('2023-12-20 00:00:00', 72, 24, '2023-12-20 00:00:00')"
     )
     con.close()
     db = tmp_path / "warehouse.duckdb"

@@ -6,6 +6,8 @@
   reason_code, the first that applies in this order (each flag is true when any invoice of the month has it):
     blocked              billing.publish_blockers has a row for the customer and month (or one for the whole
                          month, customer_id null; or for the customer in every month, billing_month null)
+    before_publish_from  not in Stripe, and the month is before meterhouse.yml stripe.publish_from: not sent by
+                         configuration (raw.run_context.publish_from), not by mistake
     unmapped_customer    no Stripe customer (not deleted) carries the customer id in metadata.meterhouse_customer_id
     unpublished          an issued invoice has no Stripe invoice that counts (none, only voided ones, or a draft)
     amount_mismatch      a Stripe invoice's total differs from the Meterhouse invoice total, or a Stripe invoice
@@ -18,15 +20,18 @@
                          in billing.fct_billing_ledger names the invoice as original_invoice_id
     matched              none of the above: published, same total, nothing after the fact
   reconciliation_status groups them: action_needed (blocked, unmapped_customer, unpublished, amount_mismatch),
-  explained (voided_reissued, refunded, credited, late_usage_adjusted: the figures differ from the invoice for a
+  explained (before_publish_from, voided_reissued, refunded, credited, late_usage_adjusted: the figures differ from the invoice for a
   recorded reason), matched.
 
-  Events (usage.fct_event_outcomes) are those of the customer whose event_at falls in the billing month (UTC):
-  the usage of that calendar month, which for calendar-monthly plans is billed on the next month's invoice
-  (billing month = month of the issue instant, the period end). Quarantined rows have no trusted customer
-  or time: a row counts when its payload is a JSON object naming the customer (customer_id, then
-  external_customer_id, then subject) and its timestamp (timestamp, time) is an ISO-8601 text or epoch seconds
-  in the month; rows naming no customer are not attributed.
+  Events (usage.fct_event_outcomes) count in the billing month of the invoice that bills them: the month of
+  their service window's end (usage is invoiced at the window's end; billing month = UTC month of the issue
+  instant), so September's usage of a calendar-monthly plan sits next to the invoice issued on October 1
+  that bills it. An event without a window of its own (a duplicate, an unmatched or ambiguous one) takes
+  the customer's earliest-ending window that contains its time; one that no window covers (no subscription
+  then) counts in the UTC month of its time. Quarantined rows have no trusted customer or time: a row
+  counts when its payload is a JSON object naming the customer (customer_id, then external_customer_id,
+  then subject) and its timestamp (timestamp, time) is an ISO-8601 text or epoch seconds, dated the same
+  way; rows naming no customer are not attributed.
 -#}
 with
 
@@ -110,15 +115,42 @@ per_month as (
     group by customer_id, billing_month
 ),
 
+windows as (
+    select service_window_id, customer_id, service_start_at, service_end_at
+    from {{ ref('int_billing_periods') }}
+),
+
+{#- the billing month whose invoice bills an event: its service window's (charges are invoiced at the
+    window's end); an event with no window of its own (a duplicate, an unmatched one) takes the customer's
+    earliest-ending window that contains its time; one that no window covers, the UTC month of its time -#}
+outcomes_dated as (
+    select
+        o.customer_id,
+        o.outcome,
+        coalesce(
+            any_value(own.service_end_at),
+            min(cover.service_end_at),
+            o.event_at
+        ) as invoiced_at
+    from outcomes as o
+    left join windows as own on own.service_window_id = o.service_window_id
+    left join windows as cover
+        on o.service_window_id is null
+        and cover.customer_id = o.customer_id
+        and o.event_at >= cover.service_start_at
+        and o.event_at < cover.service_end_at
+    group by o.load_id, o.row_number, o.customer_id, o.outcome, o.event_at
+),
+
 events as (
     select
         customer_id,
-        strftime(event_at, '%Y-%m') as billing_month,
+        strftime(invoiced_at, '%Y-%m') as billing_month,
         count(*) as events_received,
         count(*) filter (where outcome in ('billed', 'late_adjusted')) as events_billed,
         count(*) filter (where outcome = 'duplicate') as events_duplicate,
         count(*) filter (where outcome not in ('billed', 'late_adjusted', 'duplicate')) as events_not_billed
-    from outcomes
+    from outcomes_dated
     group by all
 ),
 
@@ -133,23 +165,36 @@ quarantined_parsed as (
 
 quarantined_attributed as (
     select
+        row_number() over () as q_id,
         nullif(trim(coalesce(doc ->> 'customer_id', doc ->> 'external_customer_id', doc ->> 'subject')), '')
             as customer_id,
-        coalesce(doc ->> 'timestamp', doc ->> 'time') as ts_text
+        coalesce(
+            timezone('UTC', try_cast(coalesce(doc ->> 'timestamp', doc ->> 'time') as timestamptz)),
+            timezone('UTC', to_timestamp(try_cast(coalesce(doc ->> 'timestamp', doc ->> 'time') as decimal(20, 6))))
+        ) as event_at
     from quarantined_parsed
     where doc is not null
+),
+
+quarantined_dated as (
+    select
+        q.customer_id,
+        coalesce(min(cover.service_end_at), q.event_at) as invoiced_at
+    from quarantined_attributed as q
+    left join windows as cover
+        on cover.customer_id = q.customer_id
+        and q.event_at >= cover.service_start_at
+        and q.event_at < cover.service_end_at
+    where q.customer_id is not null
+    group by q.q_id, q.customer_id, q.event_at
 ),
 
 quarantined_per_month as (
     select
         customer_id,
-        strftime(coalesce(
-            timezone('UTC', try_cast(ts_text as timestamptz)),
-            timezone('UTC', to_timestamp(try_cast(ts_text as decimal(20, 6))))
-        ), '%Y-%m') as billing_month,
+        strftime(invoiced_at, '%Y-%m') as billing_month,
         count(*) as events_quarantined
-    from quarantined_attributed
-    where customer_id is not null
+    from quarantined_dated
     group by all
 ),
 
@@ -214,6 +259,7 @@ assembled as (
         p.late_credit_cents,
         case
             when bl.customer_id is not null then 'blocked'
+            when p.is_unpublished and p.billing_month < {{ publish_from() }} then 'before_publish_from'
             when m.customer_id is null then 'unmapped_customer'
             when p.is_unpublished then 'unpublished'
             when p.is_amount_mismatch then 'amount_mismatch'
@@ -271,7 +317,8 @@ select
     late_credit_cents,
     case
         when reason_code = 'matched' then 'matched'
-        when reason_code in ('voided_reissued', 'refunded', 'credited', 'late_usage_adjusted') then 'explained'
+        when reason_code in ('voided_reissued', 'refunded', 'credited', 'late_usage_adjusted', 'before_publish_from')
+            then 'explained'
         else 'action_needed'
     end as reconciliation_status,
     reason_code,
@@ -280,6 +327,9 @@ select
         when 'unmapped_customer' then 'No Stripe customer has metadata.meterhouse_customer_id = ' || customer_id
             || ': create or tag the Stripe customer, then publish the month'
         when 'unpublished' then 'Issued but not in Stripe: ' || unpublished_detail || '; publish the month'
+        when 'before_publish_from' then 'Issued before stripe.publish_from (' || {{ publish_from() }}
+            || '): not sent to Stripe by configuration (' || unpublished_detail
+            || '); move stripe.publish_from back to this month to publish it'
         when 'amount_mismatch' then 'Stripe total differs from Meterhouse: ' || mismatch_detail
         when 'voided_reissued' then 'Voided in Stripe and reissued: ' || voided_detail
         when 'refunded' then 'Refunded in Stripe: ' || refunded_detail
