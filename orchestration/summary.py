@@ -99,6 +99,12 @@ def collect(data_dir: Path) -> dict:
                 "select reason_code, count(*) from reconciliation.fct_reconciliation group by 1 order by 1"
             ).fetchall()
         )
+        from ingestion.stripe_sync import unmapped_customers
+
+        known = {
+            r[0] for r in con.execute("select external_customer_id from raw.customers").fetchall()
+        }
+        mapping = unmapped_customers(con, known)["counts"]
         subscriptions = dict(
             con.execute(
                 "select coalesce(reason_code, 'merged'), count(*) from raw.stripe_subscription_merge "
@@ -122,6 +128,7 @@ def collect(data_dir: Path) -> dict:
             "documents_by_state": stripe,
             "reconciliation_by_reason": reconciliation,
             "subscriptions_by_merge_outcome": subscriptions,
+            "customer_mapping": mapping,
         },
     }
 
@@ -174,6 +181,20 @@ def render(summary: dict) -> str:
     if recon:
         out.append(
             "Reconciliation (customer-months): " + ", ".join(f"{k} {v:,}" for k, v in recon.items())
+        )
+    mapping = stripe.get("customer_mapping") or {}
+    if (
+        docs
+        or mapping.get("mapped")
+        or mapping.get("stripe_without_key")
+        or mapping.get("stripe_unknown_id")
+    ):
+        out.append(
+            f"Stripe customers: {mapping.get('mapped', 0):,} mapped, "
+            f"{mapping.get('stripe_without_key', 0):,} without meterhouse_customer_id, "
+            f"{mapping.get('stripe_unknown_id', 0):,} naming an unknown customer, "
+            f"{mapping.get('stripe_duplicate_id', 0):,} ids claimed twice; "
+            f"{mapping.get('known_without_stripe', 0):,} Meterhouse customers not in Stripe"
         )
     merge = stripe.get("subscriptions_by_merge_outcome") or {}
     if merge:

@@ -204,3 +204,37 @@ def test_materializations_carry_row_counts_and_load_figures(scenarios_dir):
         56,
     )
     assert (accounting["rows_duplicate"], accounting["unbalanced_loads"]) == (1, 0)
+
+
+def test_the_run_summary_shows_the_hand_computed_figures(scenarios_dir):
+    """What `meterhouse run` prints: the load accounting, and September's invoices per currency."""
+    from orchestration.summary import collect, render
+
+    summary = collect(scenarios_dir)
+    events = summary["events"]
+    assert (events["rows_read"], events["rows_quarantined"], events["duplicates"]) == (62, 6, 1)
+    assert events["all_balanced"] is True
+    assert sum(events["quarantined_by_reason"].values()) == 6
+    september = {
+        m["currency"]: m for m in summary["billing_months"] if m["billing_month"] == "2026-09"
+    }
+    # billing month 2026-09: cus_yen's Oct 1 JST invoice (5502 yen) and seven USD invoices
+    usd = [
+        "inv_cus_pro_20260901",
+        "inv_cus_upgrade_20260901",
+        "inv_cus_upgrade_20260911",
+        "inv_cus_downgrade_20260901",
+        "inv_cus_adv_20260901",
+        "inv_cus_ended_20260920",
+        "inv_cus_anniv_20260915",
+    ]
+    assert (september["JPY"]["issued"], september["JPY"]["total_amount_cents"]) == (1, 5502)
+    assert (september["USD"]["issued"], september["USD"]["total_amount_cents"]) == (
+        7,
+        sum(EXPECTED_ISSUED_TOTALS[i] for i in usd),
+    )
+    text = render(summary)
+    assert "5,502" in text or "5502" in text
+    # no Stripe configured for the scenarios: said plainly, and no mapping line about nothing
+    assert "nothing published (not configured" in text
+    assert "Stripe customers:" not in text

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from ingestion.stripe_publish import publish_month
-from ingestion.stripe_sync import TABLES, sync_stripe
+from ingestion.stripe_sync import TABLES, sync_stripe, unmapped_customers
 
 from ..partitions import billing_month_partitions, month_label
 from ..resources import Warehouse
@@ -140,8 +140,20 @@ def stripe_objects(context: dg.AssetExecutionContext, warehouse: Warehouse):
         con = warehouse.connect()
         try:
             result = sync_stripe(con, client)
+            known = {
+                r[0]
+                for r in con.execute("select external_customer_id from raw.customers").fetchall()
+            }
+            mapping = unmapped_customers(con, known)
         finally:
             con.close()
+    unmatched = {k: n for k, n in mapping["counts"].items() if k != "mapped" and n}
+    if unmatched:
+        context.log.warning(
+            "Stripe and Meterhouse customers that do not match (metadata meterhouse_customer_id): "
+            + ", ".join(f"{k} {n}" for k, n in unmatched.items())
+            + "; see the stripe_customers materialization for the list"
+        )
     summary = result.to_dict()
     context.log.info(
         f"Stripe sync {summary.get('mode')}: {summary.get('events_processed')} events, cursor "
@@ -149,11 +161,13 @@ def stripe_objects(context: dg.AssetExecutionContext, warehouse: Warehouse):
     )
     counts = summary.get("counts", {})
     for table, key in zip(TABLES, SYNC_KEYS, strict=True):
-        yield dg.MaterializeResult(
-            asset_key=key,
-            metadata={
-                "mode": summary.get("mode"),
-                "counts": dg.MetadataValue.json(counts.get(table, {})),
-                "events_processed": summary.get("events_processed"),
-            },
-        )
+        metadata = {
+            "mode": summary.get("mode"),
+            "counts": dg.MetadataValue.json(counts.get(table, {})),
+            "events_processed": summary.get("events_processed"),
+        }
+        if table == "customers":
+            # unmapped on both sides: Stripe customers without (or with an unknown) meterhouse_customer_id,
+            # ids claimed twice, and Meterhouse customers no Stripe customer carries
+            metadata["mapping"] = dg.MetadataValue.json(mapping)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
