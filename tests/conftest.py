@@ -17,6 +17,24 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DBT_DIR = REPO / "dbt_project"
+
+
+def _worker_dbt_project() -> Path:
+    """Under pytest-xdist each worker parses and builds in its own copy of the dbt project (dbt writes its
+    manifest, partial-parse state and target folders inside the project): set before orchestration loads."""
+    import atexit
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp(prefix=f"mh_dbt_{os.environ['PYTEST_XDIST_WORKER']}_"))
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    copy = parent / "dbt_project"
+    shutil.copytree(DBT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    os.environ["MH_DBT_PROJECT_DIR"] = str(copy)
+    return copy
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    DBT_DIR = _worker_dbt_project()
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
