@@ -3,6 +3,7 @@
 Their keys are the dbt sources' keys (["raw", <table>]), so the graph reads raw -> staging -> marts.
 """
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -148,24 +149,32 @@ def event_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     settings = warehouse.settings()
     events_dir = warehouse.path / "landing" / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def progress(i: int, n: int, f) -> None:
+        # one line per file as it is done: progress an operator can follow on a long load
+        if f.status == "loaded":
+            context.log.info(
+                f"[{i}/{n}] {f.file_name}: {f.rows_read:,} rows read, {f.rows_landed:,} landed, "
+                f"{f.rows_quarantined:,} quarantined, in {f.elapsed_seconds:.1f} s"
+            )
+        else:
+            context.log.info(f"[{i}/{n}] {f.file_name}: skipped, same content already loaded")
+
     with warehouse.writing():
         con = warehouse.connect()
         try:
             result = load_event_files(
-                con, events_dir, future_margin=timedelta(hours=settings.future_margin_hours)
+                con,
+                events_dir,
+                future_margin=timedelta(hours=settings.future_margin_hours),
+                on_file=progress,
             )
         finally:
             con.close()
     reasons: Counter[str] = Counter()
     for f in result.files:
         reasons.update(f.quarantined_by_reason)
-        if f.status == "loaded":
-            context.log.info(
-                f"{f.file_name}: {f.rows_read} rows read, {f.rows_landed} landed, "
-                f"{f.rows_quarantined} quarantined"
-            )
-        else:
-            context.log.info(f"{f.file_name}: skipped, same content already loaded")
     metadata = {
         "files_loaded": sum(f.status == "loaded" for f in result.files),
         "files_skipped": sum(f.status != "loaded" for f in result.files),
@@ -173,6 +182,7 @@ def event_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "rows_landed": sum(f.rows_landed for f in result.files if f.status == "loaded"),
         "rows_quarantined": sum(f.rows_quarantined for f in result.files if f.status == "loaded"),
         "quarantined_by_reason": dg.MetadataValue.json(dict(sorted(reasons.items()))),
+        "run_time_s": round(time.perf_counter() - started, 3),
     }
     for table in EVENT_TABLES:
         yield dg.MaterializeResult(asset_key=["raw", table], metadata=metadata)
