@@ -157,6 +157,31 @@ create table if not exists raw.applied_coupons (
     coupon_code varchar not null,
     applied_at timestamp
 );
+create table if not exists raw.credit_grants (
+    grant_id varchar primary key,
+    external_customer_id varchar not null,
+    name varchar,
+    grant_type varchar not null,
+    amount_cents bigint not null,
+    currency varchar not null,
+    priority integer not null,
+    effective_date date not null,
+    expiry_date date,
+    loaded_at timestamp not null
+);
+create table if not exists raw.credit_commitments (
+    commitment_id varchar primary key,
+    external_customer_id varchar not null,
+    name varchar,
+    amount_cents bigint not null,
+    currency varchar not null,
+    priority integer not null,
+    term varchar not null,
+    start_date date not null,
+    end_date date not null,
+    rollover_percent varchar not null,
+    loaded_at timestamp not null
+);
 create table if not exists raw.customers (
     external_customer_id varchar primary key,
     name varchar,

@@ -21,11 +21,13 @@ EXPECTED_ISSUED_TOTALS = {
     # New York, started Sep 15 local: 16 of 30 days x 100.00 = 53.333.. -> 53.33; m1 at 2026-10-01T03:59:59Z is
     # still September in New York: 1 x 0.015 = 0.015 -> 0.02 (half away from zero); m2 at 04:00Z is October.
     "inv_cus_midmonth_20261001": 5333 + 2,
-    # August: base 300.00; storage +10 GB held Aug 16..31 = 16 of 31 days -> 5.161290322581 GB x 0.1 -> 0.52
-    "inv_cus_pro_20260901": 30000 + 52,
+    # August: base 300.00; storage +10 GB held Aug 16..31 = 16 of 31 days -> 5.161290322581 GB x 0.1 -> 0.52;
+    # credits.yml: the pro_launch grant (400.00) pays all of it, after tax (tests/test_credits_scenarios.py)
+    "inv_cus_pro_20260901": 30000 + 52 - (30000 + 52),
     # September: users {u1, u3} = 2 x 2 = 4.00; seats latest 4 x 10 = 40.00; conns max 12.5 x 1.5 = 18.75;
-    # storage (10 x 10 days + 30 x 20 days) / 30 = 23.333333333334 x 0.1 -> 2.33; compute_hours ceil(1.5) = 2 x 0.5
-    "inv_cus_pro_20261001": 30000 + 400 + 4000 + 1875 + 233 + 100,
+    # storage (10 x 10 days + 30 x 20 days) / 30 = 23.333333333334 x 0.1 -> 2.33; compute_hours ceil(1.5) = 2 x 0.5;
+    # credits.yml: pro_launch expired on Sep 15, so the pro_prepaid grant pays 300.00 of it
+    "inv_cus_pro_20261001": 30000 + 400 + 4000 + 1875 + 233 + 100 - 30000,
     # Tokyo: y1..y5 fall in September JST (y1 = Sep 1 00:00 JST, y5 = Sep 30 23:59:59 JST) -> 5 x 0.3 = 1.5 -> 2 yen;
     # taxes.yml: 10% on each line, summed unrounded: 500 + 0.2 = 500.2 -> 500 yen
     "inv_cus_yen_20261001": 5000 + 2 + 500,
@@ -37,9 +39,10 @@ EXPECTED_ISSUED_TOTALS = {
     "inv_cus_upgrade_20260911": 3333 + 2,
     # pro Sep 11..30 = 20/30 x 300.00 = 200.00; u2 1 x 0.0005 -> 0.00
     "inv_cus_upgrade_20261001": 20000,
-    # downgrade waits for the end of September: full pro month
-    "inv_cus_downgrade_20260901": 30000,
-    "inv_cus_downgrade_20261001": 30000,
+    # downgrade waits for the end of September: full pro month; credits.yml: a prepaid commitment of 350.00
+    # a month pays each (tests/test_credits_scenarios.py)
+    "inv_cus_downgrade_20260901": 30000 - 30000,
+    "inv_cus_downgrade_20261001": 30000 - 30000,
     # pay in advance: September's fee on Sep 1; on Oct 1 September's usage 3 x 0.01 and October's fee
     "inv_cus_adv_20260901": 12000,
     "inv_cus_adv_20261001": 3 + 12000,

@@ -12,6 +12,7 @@ import dagster as dg
 from ingestion.accounts import load_accounts, write_accounts
 from ingestion.catalog import load_catalog, write_catalog
 from ingestion.coupons import load_coupons, write_coupons
+from ingestion.credits import load_credits, write_credits
 from ingestion.events.intake import load_event_files
 from ingestion.scenarios import load_scenarios, write_scenarios
 from ingestion.stripe_sync.merge import merge_stripe_subscriptions, write_merge_outcomes
@@ -38,6 +39,8 @@ ACCOUNT_TABLES = [
     "subscription_changes",
     "tax_rates",
     "customer_taxes",
+    "credit_grants",
+    "credit_commitments",
 ]
 EVENT_TABLES = ["event_loads", "events", "quarantined_events"]
 
@@ -92,7 +95,8 @@ def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     specs=_specs(
         ACCOUNT_TABLES,
         "Customers, subscriptions and plan changes (DIR/landing/*.csv), validated against the catalog, "
-        "and the customers' tax rates (DIR/taxes.yml) and coupons (DIR/coupons.yml).",
+        "and the customers' tax rates (DIR/taxes.yml), coupons (DIR/coupons.yml) and prepaid credits "
+        "(DIR/credits.yml).",
         deps=[dg.AssetKey(["raw", t]) for t in CATALOG_TABLES],
     ),
     pool=POOL,
@@ -102,6 +106,9 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     accounts = load_accounts(warehouse.path / "landing", catalog)
     taxes = load_taxes(warehouse.path, [c.external_customer_id for c in accounts.customers])
     coupons = load_coupons(
+        warehouse.path, {c.external_customer_id: c.currency for c in accounts.customers}
+    )
+    credits = load_credits(
         warehouse.path, {c.external_customer_id: c.currency for c in accounts.customers}
     )
     with warehouse.writing():
@@ -115,6 +122,7 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
             write_merge_outcomes(con, merged, now)
             write_taxes(con, taxes, now)
             write_coupons(con, coupons, now)
+            write_credits(con, credits, now)
         finally:
             con.close()
     rejected = Counter(o.reason_code for o in merged if not o.merged)
@@ -131,6 +139,8 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "subscription_changes": len(accounts.subscription_changes),
         "taxed_customers": len(taxes.customer_codes),
         "applied_coupons": len(coupons.applied),
+        "credit_grants": len(credits.grants),
+        "credit_commitments": len(credits.commitments),
     }
     for table in ACCOUNT_TABLES:
         yield dg.MaterializeResult(asset_key=["raw", table], metadata=counts)
