@@ -39,6 +39,8 @@ ACCOUNT_TABLES = [
     "subscription_changes",
     "tax_rates",
     "customer_taxes",
+    "coupons",
+    "applied_coupons",
     "credit_grants",
     "credit_commitments",
 ]
