@@ -210,6 +210,7 @@ alter table raw.scenario_plans add column if not exists minimum_commitment_cents
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Every raw table, including the Stripe ones (empty when Stripe is not configured), so the dbt
     models over them always build."""
+    from ingestion.quality.results import QUALITY_DDL
     from ingestion.stripe_publish.ledger import PUBLISH_DDL
     from ingestion.stripe_sync.tables import STRIPE_RAW_DDL
 
@@ -217,6 +218,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_MIGRATIONS)
     con.execute(STRIPE_RAW_DDL)
     con.execute(PUBLISH_DDL)
+    con.execute(QUALITY_DDL)
 
 
 @cache
