@@ -78,7 +78,7 @@ select
         when events_count > previous_events_count then 'jump_up'
         else 'jump_down'
     end as change
-from usage.rpt_daily_usage
+from {relation}
 where greatest(events_count, previous_events_count) >= $min_events
   and (
       events_count = 0
@@ -90,10 +90,18 @@ order by greatest(events_count, previous_events_count) desc, customer_id, metric
 
 
 def usage_changes(
-    con: duckdb.DuckDBPyConnection, *, change_factor: int, min_daily_events: int
+    con: duckdb.DuckDBPyConnection,
+    *,
+    change_factor: int,
+    min_daily_events: int,
+    relation: str = "usage.rpt_daily_usage",
 ) -> CheckReport:
-    days = con.execute("select count(*) from usage.rpt_daily_usage").fetchall()[0][0]
-    cursor = con.execute(USAGE_SQL, {"min_events": min_daily_events, "factor": change_factor})
+    """``relation``: the table with rpt_daily_usage's columns to read (tests pass one with planted rows)."""
+    days = con.execute(f"select count(*) from {relation}").fetchall()[0][0]
+    cursor = con.execute(
+        USAGE_SQL.format(relation=relation),
+        {"min_events": min_daily_events, "factor": change_factor},
+    )
     columns = [d[0] for d in cursor.description]
     found = [dict(zip(columns, (plain(v) for v in row), strict=True)) for row in cursor.fetchall()]
     kinds: dict[str, int] = {}

@@ -38,6 +38,8 @@ class Rule:
     text: str
     expectation: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # only the rows where `column` equals (==) or differs from (!=) a value: GX's row condition
+    where: tuple[str, str, Any] | None = None
 
 
 @cache
@@ -98,7 +100,8 @@ def run_rules(frame: str, df: pd.DataFrame, rules: Sequence[Rule]) -> list[RuleO
     suite = gx.ExpectationSuite(
         name=frame,
         expectations=[
-            getattr(gxe, r.expectation)(**r.kwargs, meta={"rule": r.text}) for r in rules
+            getattr(gxe, r.expectation)(**r.kwargs, **_condition(r), meta={"rule": r.text})
+            for r in rules
         ],
     )
     batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
@@ -126,6 +129,19 @@ def run_rules(frame: str, df: pd.DataFrame, rules: Sequence[Rule]) -> list[RuleO
             ],
         )
     return [outcomes[r.text] for r in rules]
+
+
+def _condition(rule: Rule) -> dict[str, Any]:
+    if rule.where is None:
+        return {}
+    from great_expectations.expectations.row_conditions import Column
+
+    column, op, value = rule.where
+    if op == "==":
+        return {"row_condition": Column(column) == value}
+    if op == "!=":
+        return {"row_condition": Column(column) != value}
+    raise ValueError(f"{rule.text}: unknown condition operator {op!r}")
 
 
 @dataclass(frozen=True)
