@@ -13,12 +13,22 @@ documents issued with that load in their cut-off; a load that does not balance b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import duckdb
 import pandas as pd
 
-from .gx_suite import Pinning, Rule, pin_failures, read_frame, run_rules, schema_frame, schema_rules
+from .gx_suite import (
+    Pinning,
+    Rule,
+    pin_failures,
+    read_frame,
+    run_rules,
+    run_rules_in_chunks,
+    schema_frame,
+    schema_rules,
+)
 from .results import CheckReport, Pin
 
 EVENT_BATCH_CHECK = "event_batch_suite"
@@ -108,24 +118,50 @@ def _first_load_pin(con: duckdb.DuckDBPyConnection, loads: list[int]) -> Pin:
     return Pin(since_loaded_at=rows[0][1], load_id=int(rows[0][0]))
 
 
-def event_rows(con: duckdb.DuckDBPyConnection, loads: list[int]) -> pd.DataFrame:
-    """The rows of raw.events of these loads (without payload, which is large: its length instead),
-    with two cross-column facts the rules test."""
-    return read_frame(
-        con,
-        """
-        select
-            load_id, row_number, file_name, loaded_at, event_id, customer_id, subscription_id,
-            metric_code, event_at, cast(properties as varchar) as properties, correction_of,
-            correction_type, payload_hash, strlen(payload) as payload_bytes,
-            (correction_of is null) = (correction_type is null) as correction_fields_agree,
-            correction_of is distinct from event_id as corrects_another_event
-        from raw.events
-        where list_contains(?, load_id)
-        order by load_id, row_number
-        """,
+CHUNK_ROWS = 500_000  # rows of raw.events validated at a time (a first run validates every load)
+
+EVENT_ROWS_SQL = """
+select
+    load_id, row_number, file_name, loaded_at, event_id, customer_id, subscription_id,
+    metric_code, event_at, cast(properties as varchar) as properties, correction_of,
+    correction_type, payload_hash, strlen(payload) as payload_bytes,
+    (correction_of is null) = (correction_type is null) as correction_fields_agree,
+    correction_of is distinct from event_id as corrects_another_event
+from raw.events
+where {where}
+order by load_id, row_number
+"""
+
+
+def event_chunks(
+    con: duckdb.DuckDBPyConnection,
+    loads: list[int],
+    future_margin_hours: int,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[pd.DataFrame]:
+    """The rows of raw.events of these loads, one load and at most ``chunk_rows`` row numbers at a time
+    (payload, which is large, as its length), with the cross-column facts the rules test. Rows sharing a
+    (load_id, row_number) always fall in one chunk. Yields one empty frame when there is nothing."""
+    spans = con.execute(
+        "select load_id, min(row_number), max(row_number) from raw.events "
+        "where list_contains(?, load_id) group by load_id order by load_id",
         [loads],
-    )
+    ).fetchall()
+    ranges = [
+        (load_id, lo, min(lo + chunk_rows, high + 1))
+        for load_id, low, high in spans
+        for lo in range(low, high + 1, chunk_rows)
+    ]
+    if not ranges:
+        ranges = [(None, 0, 0)]
+    for load_id, lo, hi in ranges:
+        rows = read_frame(
+            con,
+            EVENT_ROWS_SQL.format(where="load_id = ? and row_number >= ? and row_number < ?"),
+            [load_id, lo, hi],
+        )
+        rows["latest_allowed_event_at"] = rows["loaded_at"] + timedelta(hours=future_margin_hours)
+        yield rows
 
 
 def event_rules() -> list[Rule]:
@@ -211,8 +247,10 @@ def event_batch_suite(
     *,
     future_margin_hours: int,
     loads: list[int] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> CheckReport:
-    """Validate the rows of the loads to check (``loads``; default: new or still failing)."""
+    """Validate the rows of the loads to check (``loads``; default: new or still failing), ``chunk_rows``
+    at a time."""
     high = None
     if loads is None:
         loads, high = loads_to_check(con, EVENT_BATCH_CHECK)
@@ -222,11 +260,13 @@ def event_batch_suite(
     frames = {"raw.events schema": schema}
     rows_checked = 0
     if all(o.success for o in outcomes):  # a table off its contract is not read row by row
-        rows = event_rows(con, loads)
-        rows["latest_allowed_event_at"] = rows["loaded_at"] + timedelta(hours=future_margin_hours)
-        outcomes += run_rules("raw.events rows", rows, event_rules())
-        frames["raw.events rows"] = rows
-        rows_checked = len(rows)
+        row_outcomes, failing, rows_checked = run_rules_in_chunks(
+            "raw.events rows",
+            event_chunks(con, loads, future_margin_hours, chunk_rows),
+            event_rules(),
+        )
+        outcomes += row_outcomes
+        frames["raw.events rows"] = failing
     failures = pin_failures(
         EVENT_BATCH_CHECK,
         EVENTS_ASSET,

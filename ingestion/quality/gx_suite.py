@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -129,6 +129,39 @@ def run_rules(frame: str, df: pd.DataFrame, rules: Sequence[Rule]) -> list[RuleO
             ],
         )
     return [outcomes[r.text] for r in rules]
+
+
+def run_rules_in_chunks(
+    frame: str, chunks: Iterable[pd.DataFrame], rules: Sequence[Rule]
+) -> tuple[list[RuleOutcome], pd.DataFrame, int]:
+    """``run_rules`` over the consecutive chunks of one frame, so that a big batch never sits in memory
+    whole (a rule across rows, such as uniqueness, must find its rows in one chunk). Returns the merged
+    outcomes (counts summed, failing index labels unique across chunks), the failing rows as one
+    DataFrame indexed by those labels, and the number of rows validated. ``chunks`` yields at least one
+    DataFrame (possibly empty)."""
+    merged: dict[str, RuleOutcome] = {}
+    failing_parts: list[pd.DataFrame] = []
+    offset = 0
+    for chunk in chunks:
+        chunk = chunk.reset_index(drop=True)
+        chunk.index = chunk.index + offset
+        offset += len(chunk)
+        outcomes = run_rules(frame, chunk, rules)
+        failing = sorted({i for o in outcomes for i in o.failing_index})
+        failing_parts.append(chunk.loc[failing])
+        for o in outcomes:
+            into = merged.setdefault(o.rule, o)
+            if into is o:
+                continue
+            into.success = into.success and o.success
+            into.element_count += o.element_count
+            into.unexpected_count += o.unexpected_count
+            into.failing_index += o.failing_index
+            into.examples = (into.examples + o.examples)[:EXAMPLES_PER_RULE]
+            into.observed = into.observed or o.observed
+    if not failing_parts:
+        raise ValueError(f"{frame}: no chunk to validate")
+    return [merged[r.text] for r in rules], pd.concat(failing_parts), offset
 
 
 def _condition(rule: Rule) -> dict[str, Any]:

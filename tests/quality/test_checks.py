@@ -89,11 +89,13 @@ def test_event_batch_passes_on_the_generated_loads(con, loads, manifest):
 
 @pytest.fixture(scope="module")
 def a_row(con) -> tuple:
-    """One landed event of the generated set: (load_id, row_number, customer_id, loaded_at)."""
+    """The first plain event (no correction) of the biggest load: (load_id, row_number, customer_id,
+    loaded_at)."""
     return one(
         con,
-        "select load_id, row_number, customer_id, loaded_at from raw.events "
-        "where correction_type is null order by load_id, row_number limit 1",
+        "select load_id, row_number, customer_id, loaded_at from raw.events where correction_type is null "
+        "and load_id = (select load_id from raw.event_loads order by rows_landed desc limit 1) "
+        "order by row_number limit 1",
     )
 
 
@@ -159,6 +161,30 @@ def test_a_row_landed_twice_fails_uniqueness(con, loads, a_row):
     ):
         report = _events(con, loads)
     assert failed(report) == {"(load_id, row_number) is unique": 2}  # both copies
+
+
+def test_validating_in_chunks_finds_what_validating_at_once_finds(con, loads, a_row):
+    load_id, row_number, customer, _ = a_row
+    with planted(
+        con,
+        f"insert into raw.events select * from raw.events where load_id = {load_id} "
+        f"and row_number = {row_number}",
+        f"update raw.events set event_id = '' where load_id = {load_id} and row_number = {row_number + 150}",
+    ):
+        whole = _events(con, loads)
+        chunked = event_batch_suite(
+            con, future_margin_hours=MARGIN_HOURS, loads=loads, chunk_rows=500
+        )
+    assert (
+        failed(whole)
+        == failed(chunked)
+        == {
+            "(load_id, row_number) is unique": 2,
+            "event_id is not blank": 1,
+        }
+    )
+    assert chunked.rows_checked == whole.rows_checked
+    assert [f.pin for f in chunked.failures] == [f.pin for f in whole.failures]
 
 
 def test_malformed_corrections_fail(con, loads):
