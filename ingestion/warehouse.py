@@ -239,6 +239,7 @@ alter table raw.run_context add column if not exists publish_from varchar;
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Every raw table, including the Stripe ones (empty when Stripe is not configured), so the dbt
     models over them always build."""
+    from ingestion.quality.results import QUALITY_DDL
     from ingestion.stripe_publish.ledger import PUBLISH_DDL
     from ingestion.stripe_sync.merge import MERGE_DDL
     from ingestion.stripe_sync.tables import STRIPE_RAW_DDL
@@ -248,6 +249,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(STRIPE_RAW_DDL)
     con.execute(PUBLISH_DDL)
     con.execute(MERGE_DDL)
+    con.execute(QUALITY_DDL)
 
 
 @cache
