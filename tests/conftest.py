@@ -70,14 +70,20 @@ def copy_fixture(name: str, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def scenarios_dir(tmp_path_factory, dbt_manifest) -> Path:
-    """The hand-computed scenarios, run once through the whole Dagster pipeline (the integration test)."""
+def scenarios_run(tmp_path_factory, dbt_manifest) -> tuple[Path, str]:
+    """The hand-computed scenarios, run once through the whole Dagster pipeline (the integration test):
+    the data directory and the Dagster run id (on the session's instance)."""
     from orchestration.cli import run_pipeline
 
     data_dir = copy_fixture("scenarios", tmp_path_factory.mktemp("scenarios"))
     result = run_pipeline(data_dir)
     assert result.success
-    return data_dir
+    return data_dir, result.run_id
+
+
+@pytest.fixture(scope="session")
+def scenarios_dir(scenarios_run) -> Path:
+    return scenarios_run[0]
 
 
 def copy_raw_schema(src: Path, dest: Path) -> Path:

@@ -38,7 +38,8 @@ class Rule:
     text: str
     expectation: str
     kwargs: dict[str, Any] = field(default_factory=dict)
-    # only the rows where `column` equals (==) or differs from (!=) a value: GX's row condition
+    # only the rows where `column` equals (==) or differs from (!=) a value, or is not in (not in) a list:
+    # GX's row condition
     where: tuple[str, str, Any] | None = None
 
 
@@ -174,6 +175,8 @@ def _condition(rule: Rule) -> dict[str, Any]:
         return {"row_condition": Column(column) == value}
     if op == "!=":
         return {"row_condition": Column(column) != value}
+    if op == "not in":
+        return {"row_condition": Column(column).is_not_in(list(value))}
     raise ValueError(f"{rule.text}: unknown condition operator {op!r}")
 
 

@@ -5,7 +5,7 @@ publication after.
 
 A failure blocks the invoice's customer in the invoice's billing month (SEMANTICS.md "Money": currencies
 of the ``currencies`` seed, ISO 4217; totals are sums of lines each rounded once, half away from zero, to
-the currency's minor unit; only discount lines are negative). A broken mart schema blocks every month.
+the currency's minor unit; only discount and prepaid-credit lines are negative). A broken mart schema blocks every month.
 """
 
 from __future__ import annotations
@@ -27,7 +27,17 @@ INVOICE_LINES_ASSET = "billing/fct_invoice_lines"
 
 INVOICE_STATUSES = ["issued", "due", "draft"]
 LINE_KINDS = ["fee", "adjustment"]
-FEE_TYPES = ["subscription", "charge", "spending_minimum", "minimum_commitment", "discount", "tax"]
+FEE_TYPES = [
+    "subscription",
+    "charge",
+    "spending_minimum",
+    "minimum_commitment",
+    "discount",
+    "tax",
+    "credit",
+]
+# lines that take money off an invoice: a coupon's discount, a prepaid credit drawn (ingestion/credits.py)
+NEGATIVE_FEE_TYPES = ["discount", "credit"]
 MONTH_REGEX = r"^\d{4}-(?:0[1-9]|1[0-2])$"
 
 # the columns these checks and the publisher rely on, with their types (more columns are fine)
@@ -205,7 +215,7 @@ def line_rules() -> list[Rule]:
         rules.append(
             Rule(f"line {column} is present", "ExpectColumnValuesToNotBeNull", {"column": column})
         )
-    not_discount = ("fee_type", "!=", "discount")
+    not_discount = ("fee_type", "not in", NEGATIVE_FEE_TYPES)
     return rules + [
         _currency_rule("line"),
         Rule(
@@ -224,22 +234,22 @@ def line_rules() -> list[Rule]:
             {"column": "fee_type", "value_set": FEE_TYPES},
         ),
         Rule(
-            "amount_cents is not negative (except discounts)",
+            "amount_cents is not negative (except discounts and prepaid credits)",
             "ExpectColumnValuesToBeBetween",
             {"column": "amount_cents", "min_value": 0},
             where=not_discount,
         ),
         Rule(
-            "units are not negative (except discounts)",
+            "units are not negative (except discounts and prepaid credits)",
             "ExpectColumnValuesToBeBetween",
             {"column": "units", "min_value": 0},
             where=not_discount,
         ),
         Rule(
-            "a discount line is not positive",
+            "a discount or prepaid credit line is not positive",
             "ExpectColumnValuesToBeBetween",
             {"column": "amount_cents", "max_value": 0},
-            where=("fee_type", "==", "discount"),
+            where=("fee_type", "not in", [t for t in FEE_TYPES if t not in NEGATIVE_FEE_TYPES]),
         ),
         Rule(
             "a fee line's amount_cents is its precise amount rounded once",

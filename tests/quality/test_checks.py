@@ -370,7 +370,7 @@ def test_a_negative_fee_line_fails_and_blocks_its_customer_and_month(
         con, _on_line(line_id, "amount_cents = -amount_cents, precise_amount = -precise_amount")
     ):
         report = invoice_line_suite(con)
-    assert failed(report) == {"amount_cents is not negative (except discounts)": 1}
+    assert failed(report) == {"amount_cents is not negative (except discounts and prepaid credits)": 1}
     assert [f.pin for f in report.failures] == [
         Pin(customer_id=an_issued_invoice[1], billing_month=MONTH)
     ]
@@ -379,7 +379,7 @@ def test_a_negative_fee_line_fails_and_blocks_its_customer_and_month(
 def test_a_positive_discount_line_fails(con, a_charge_line):
     with planted(con, _on_line(a_charge_line[0], "fee_type = 'discount'")):
         report = invoice_line_suite(con)
-    assert failed(report) == {"a discount line is not positive": 1}
+    assert failed(report) == {"a discount or prepaid credit line is not positive": 1}
 
 
 def test_a_fee_line_not_rounded_once_fails(con, a_charge_line):

@@ -29,9 +29,9 @@ def checks(defs) -> set[str]:
         "billing/fct_invoice_lines:relationships_fct_invoice_lines_invoice_id__invoice_id__ref_fct_invoices_",
         "billing/fct_invoices:relationships_fct_invoices_customer_id__customer_id__ref_stg_accounts__customers_",
         "billing/fct_invoice_lines:accepted_values_fct_invoice_lines_fee_type__subscription__charge__"
-        "spending_minimum__minimum_commitment__discount__tax",
+        "spending_minimum__minimum_commitment__discount__tax__credit",
         "billing/fct_billing_ledger:accepted_values_fct_billing_ledger_fee_type__subscription__charge__"
-        "spending_minimum__minimum_commitment__discount__tax",
+        "spending_minimum__minimum_commitment__discount__tax__credit",
         "billing/fct_invoice_lines:expression_is_true_fct_invoice_lines_fee_type_discount_or_amount_cents_0",
         "billing/fct_credit_notes:expression_is_true_fct_credit_notes_total_amount_cents_0",
         "usage/rpt_load_accounting:accepted_values_rpt_load_accounting_is_balanced__True",

@@ -38,7 +38,7 @@ invoice_discounts as (
 discount_bases as (
     select invoice_id, sum(amount_cents) as base_cents
     from lines
-    where line_kind = 'fee' and fee_type not in ('discount', 'tax')
+    where line_kind = 'fee' and fee_type not in ('discount', 'tax', 'credit')
     group by invoice_id
 ),
 
@@ -54,7 +54,8 @@ priced as (
     from lines as l
     left join invoice_discounts as d using (invoice_id)
     left join discount_bases as b using (invoice_id)
-    where l.fee_type not in ('discount', 'tax')
+    -- a prepaid credit drawn (fee_type credit) is how the invoice is paid, not its price: never MRR
+    where l.fee_type not in ('discount', 'tax', 'credit')
 ),
 
 fees as (
