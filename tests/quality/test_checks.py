@@ -370,7 +370,9 @@ def test_a_negative_fee_line_fails_and_blocks_its_customer_and_month(
         con, _on_line(line_id, "amount_cents = -amount_cents, precise_amount = -precise_amount")
     ):
         report = invoice_line_suite(con)
-    assert failed(report) == {"amount_cents is not negative (except discounts and prepaid credits)": 1}
+    assert failed(report) == {
+        "amount_cents is not negative (except discounts and prepaid credits)": 1
+    }
     assert [f.pin for f in report.failures] == [
         Pin(customer_id=an_issued_invoice[1], billing_month=MONTH)
     ]
