@@ -252,6 +252,8 @@ def test_a_rebuild_from_raw_events_as_of_the_cutoff_reproduces_every_issued_line
     run_dbt(
         [
             "build",
+            "--exclude-resource-type",
+            "unit_test",  # tests/test_dbt_unit_tests.py runs them
             "--vars",
             f'{{"as_of_loaded_at": "{cutoff}", "billing_clock": "{issued_at}", "grace_period_hours": 72}}',
         ],
@@ -276,6 +278,8 @@ def test_incremental_runs_match_a_full_rebuild(late_run, tmp_path):
     run_dbt(
         [
             "build",
+            "--exclude-resource-type",
+            "unit_test",
             "--exclude",
             "fct_billing_ledger+",
             "--vars",
