@@ -153,9 +153,11 @@ create table if not exists raw.coupons (
     loaded_at timestamp not null
 );
 create table if not exists raw.applied_coupons (
-    external_customer_id varchar primary key,
+    external_customer_id varchar not null,
     coupon_code varchar not null,
-    applied_at timestamp
+    applied_at timestamp,
+    applied_order integer not null,  -- 1, 2, ... per customer: the order its coupons apply in
+    primary key (external_customer_id, coupon_code)
 );
 create table if not exists raw.customers (
     external_customer_id varchar primary key,
@@ -211,6 +213,20 @@ alter table raw.run_context add column if not exists publish_from varchar;
 """
 
 
+def _drop_one_coupon_table(con: duckdb.DuckDBPyConnection) -> None:
+    """raw.applied_coupons was keyed by customer (one coupon each) before customers could hold several.
+    Its rows are rewritten from DIR/coupons.yml by every account load, so an old table (no
+    applied_order) is dropped and created again with the new key."""
+    (old,) = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'raw' and table_name = 'applied_coupons' and not exists ("
+        "select 1 from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'raw' and table_name = 'applied_coupons' and column_name = 'applied_order')"
+    ).fetchone()
+    if old:
+        con.execute("drop table raw.applied_coupons")
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Every raw table, including the Stripe ones (empty when Stripe is not configured), so the dbt
     models over them always build."""
@@ -218,6 +234,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     from ingestion.stripe_sync.merge import MERGE_DDL
     from ingestion.stripe_sync.tables import STRIPE_RAW_DDL
 
+    _drop_one_coupon_table(con)
     con.execute(RAW_DDL)
     con.execute(RAW_MIGRATIONS)
     con.execute(STRIPE_RAW_DDL)

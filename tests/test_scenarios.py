@@ -43,8 +43,10 @@ EXPECTED_ISSUED_TOTALS = {
     # pay in advance: September's fee on Sep 1; on Oct 1 September's usage 3 x 0.01 and October's fee
     "inv_cus_adv_20260901": 12000,
     "inv_cus_adv_20261001": 3 + 12000,
-    # 10 trial days free: 20/30 x 31.00 = 20.666.. -> 20.67; coupons.yml: a 5.00 welcome coupon -> 15.67
-    "inv_cus_trial_20261001": 2067 - 500,
+    # 10 trial days free: 20/30 x 31.00 = 20.666.. -> 20.67; coupons.yml, oldest applied first: the 5.00
+    # welcome coupon (no applied_at: from the first invoice) -> 15.67 left, then loyal10 (applied Sep 15)
+    # 10% of 15.67 = 1.567 -> 1.57 -> 14.10
+    "inv_cus_trial_20261001": 2067 - 500 - 157,
     # ended Sep 20 at noon: days Sep 1..20 = 20/30 x 100.00 = 66.67, invoiced on Sep 20
     "inv_cus_ended_20260920": 6667,
     # two subscriptions: two base fees; am2 names sub_b: 0.015 -> 0.02; am1 names none and is ambiguous
