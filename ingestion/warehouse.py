@@ -104,6 +104,16 @@ create table if not exists raw.charge_filters (
     properties json not null,
     invoice_display_name varchar
 );
+create table if not exists raw.plan_derivations (
+    plan_code varchar primary key,  -- a code of raw.plans (ingestion/plan_versions.py, ingestion/overrides.py)
+    base_plan_code varchar not null,  -- its plan in catalog.yml
+    price_version varchar,  -- plan_versions.yml version (null = catalog.yml's prices)
+    version_effective_from date,
+    subscription_id varchar,  -- overrides.yml: the subscription whose deal it is (null = every subscription)
+    override_effective_from date,
+    source_file varchar not null,
+    loaded_at timestamp not null
+);
 create table if not exists raw.scenarios (
     scenario varchar primary key,
     file_name varchar not null,

@@ -53,8 +53,48 @@ def scenario_quotes(dbt_manifest):
         QuoteCase(
             "trial", "trial_usd", [], "2026-09-01T00:00:00Z"
         ),  # no events: the period is given
+        # price versions (tests/fixtures/scenarios/plan_versions.yml, read next to the catalog): pro_usd is
+        # 300.00 and 2.00 a user, its version 2026-09 320.00 and 3.00 from the periods starting on or after
+        # 2026-08-20 (local)
+        QuoteCase("pro_aug", "pro_usd", [], "2026-08-01T00:00:00Z"),
+        QuoteCase("pro_sep", "pro_usd", PRO_USERS, "2026-09-01T00:00:00Z"),
+        QuoteCase("pro_pinned", "pro_usd@2026-09", [], "2026-08-01T00:00:00Z"),
+        QuoteCase("pro_tokyo", "pro_usd", [], "2026-08-20T00:00:00+09:00", timezone="Asia/Tokyo"),
     ]
     return quote_many(SCENARIOS / "catalog.yml", cases)
+
+
+PRO_USERS = [
+    {"event_id": f"q{n}", "customer_id": "x", "metric": "users",
+     "timestamp": "2026-09-02T00:00:00Z", "properties": {"user_id": user}}
+    for n, user in enumerate(["u1", "u2"])
+]  # fmt: skip
+
+
+def test_the_period_picks_the_price_version_unless_one_is_named(scenario_quotes):
+    # August's period started before 2026-08-20: the catalog's 300.00
+    assert (scenario_quotes["pro_aug"].total_cents, scenario_quotes["pro_aug"].priced_plan) == (
+        30000,
+        "pro_usd",
+    )
+    # September: version 2026-09, 320.00 + 2 users x 3.00 = 326.00, its lines named after the version
+    sep = scenario_quotes["pro_sep"].as_json()
+    assert (sep["total_cents"], sep["plan"], sep["priced_plan"]) == (
+        32000 + 600,
+        "pro_usd",
+        "pro_usd@2026-09",
+    )
+    users = [line for line in sep["lines"] if line["metric"] == "users"]
+    assert [(u["charge"], u["units"], u["amount_cents"]) for u in users] == [
+        ("pro_usd@2026-09.users", "2", 600)
+    ]
+    # a version's code prices that version whatever the period
+    assert scenario_quotes["pro_pinned"].total_cents == 32000
+    # the effective date is local: Aug 20 00:00 in Tokyo (Aug 19 15:00 UTC) starts a period at the version
+    assert (scenario_quotes["pro_tokyo"].total_cents, scenario_quotes["pro_tokyo"].priced_plan) == (
+        32000,
+        "pro_usd@2026-09",
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """The whole pipeline (Dagster: files -> raw -> dbt -> issued invoices -> snapshot) on hand-computed scenarios.
 
-Every expected figure below is worked out by hand from tests/fixtures/scenarios (catalog.yml, the CSVs and
+Every expected figure below is worked out by hand from tests/fixtures/scenarios (catalog.yml, its price
+version plan_versions.yml, the deal in overrides.yml, coupons.yml, taxes.yml, the CSVs and
 landing/events/2026-09-usage.jsonl); the arithmetic is in the comments. The billing clock is pinned to
 2026-10-05T00:00Z with a 72 h grace period, so every September invoice is issued.
 """
@@ -21,11 +22,14 @@ EXPECTED_ISSUED_TOTALS = {
     # New York, started Sep 15 local: 16 of 30 days x 100.00 = 53.333.. -> 53.33; m1 at 2026-10-01T03:59:59Z is
     # still September in New York: 1 x 0.015 = 0.015 -> 0.02 (half away from zero); m2 at 04:00Z is October.
     "inv_cus_midmonth_20261001": 5333 + 2,
-    # August: base 300.00; storage +10 GB held Aug 16..31 = 16 of 31 days -> 5.161290322581 GB x 0.1 -> 0.52
+    # August: base 300.00; storage +10 GB held Aug 16..31 = 16 of 31 days -> 5.161290322581 GB x 0.1 -> 0.52.
+    # plan_versions.yml: pro_usd@2026-09 (320.00, users at 3.00) is effective from 2026-08-20, so from the first
+    # period starting on or after it (Sep 1): August's period started Aug 1 and keeps the catalog's prices
     "inv_cus_pro_20260901": 30000 + 52,
-    # September: users {u1, u3} = 2 x 2 = 4.00; seats latest 4 x 10 = 40.00; conns max 12.5 x 1.5 = 18.75;
-    # storage (10 x 10 days + 30 x 20 days) / 30 = 23.333333333334 x 0.1 -> 2.33; compute_hours ceil(1.5) = 2 x 0.5
-    "inv_cus_pro_20261001": 30000 + 400 + 4000 + 1875 + 233 + 100,
+    # September, at version 2026-09: base 320.00; users {u1, u3} = 2 x 3.00 = 6.00; seats latest 4 x 10 = 40.00;
+    # conns max 12.5 x 1.5 = 18.75; storage (10 x 10 days + 30 x 20 days) / 30 = 23.333333333334 x 0.1 -> 2.33
+    # (the level carries over from August's window on the catalog plan); compute_hours ceil(1.5) = 2 x 0.5
+    "inv_cus_pro_20261001": 32000 + 600 + 4000 + 1875 + 233 + 100,
     # Tokyo: y1..y5 fall in September JST (y1 = Sep 1 00:00 JST, y5 = Sep 30 23:59:59 JST) -> 5 x 0.3 = 1.5 -> 2 yen;
     # taxes.yml: 10% on each line, summed unrounded: 500 + 0.2 = 500.2 -> 500 yen
     "inv_cus_yen_20261001": 5000 + 2 + 500,
@@ -35,11 +39,12 @@ EXPECTED_ISSUED_TOTALS = {
     # upgrade on Sep 11 (15:00Z) takes effect that day: basic Sep 1..10 = 10/30 x 100.00 = 33.33 plus u1 0.015 -> 0.02,
     # invoiced when the old plan's window ends (Sep 11)
     "inv_cus_upgrade_20260911": 3333 + 2,
-    # pro Sep 11..30 = 20/30 x 300.00 = 200.00; u2 1 x 0.0005 -> 0.00
-    "inv_cus_upgrade_20261001": 20000,
-    # downgrade waits for the end of September: full pro month
+    # pro Sep 11..30, in the period that started Sep 1, so at version 2026-09: 20/30 x 320.00 = 213.333.. -> 213.33;
+    # u2 1 x 0.0005 -> 0.00 (the upgrade is told from the catalog prices: basic 100.00 < pro 300.00)
+    "inv_cus_upgrade_20261001": 21333,
+    # downgrade waits for the end of September: full pro months, August at 300.00, September at version 2026-09
     "inv_cus_downgrade_20260901": 30000,
-    "inv_cus_downgrade_20261001": 30000,
+    "inv_cus_downgrade_20261001": 32000,
     # pay in advance: September's fee on Sep 1; on Oct 1 September's usage 3 x 0.01 and October's fee
     "inv_cus_adv_20260901": 12000,
     "inv_cus_adv_20261001": 3 + 12000,
@@ -49,8 +54,10 @@ EXPECTED_ISSUED_TOTALS = {
     "inv_cus_trial_20261001": 2067 - 500 - 157,
     # ended Sep 20 at noon: days Sep 1..20 = 20/30 x 100.00 = 66.67, invoiced on Sep 20
     "inv_cus_ended_20260920": 6667,
-    # two subscriptions: two base fees; am2 names sub_b: 0.015 -> 0.02; am1 names none and is ambiguous
-    "inv_cus_ambiguous_20261001": 10000 + 10000 + 2,
+    # two subscriptions on basic_usd: sub_a at the catalog's 100.00; sub_b has a deal (overrides.yml): 80.00,
+    # api calls at 0.01, so am2 (names sub_b) 1 x 0.01 = 0.01 (0.015 -> 0.02 without the deal); am1 names
+    # none and is ambiguous
+    "inv_cus_ambiguous_20261001": 10000 + 8000 + 1,
     # anniversary Aug 15: first period Aug 15 - Sep 15 holds an1 (Sep 14 23:59:59)
     "inv_cus_anniv_20260915": 10000 + 2,
     # c1 (10 GB) replaced by c3 (6 GB), c2 voided by c4: 6 x 0.25 = 1.50
@@ -161,6 +168,40 @@ def test_an_invoice_line_traces_to_its_events(scenarios_dir):
         ("b8", "2.25"),
         ("b9", "0.125"),
     ]
+
+
+def test_a_line_names_the_price_version_and_the_deal_that_made_it(scenarios_dir):
+    """plan_code and charge_id of an issued line are the derived plan's (plan_versions.yml, overrides.yml);
+    stg_catalog__plan_derivations says which catalog plan, version and subscription deal that is."""
+    rows = query(
+        scenarios_dir / "warehouse.read.duckdb",
+        """
+        select l.invoice_id, l.subscription_id, l.fee_type, l.charge_id, l.plan_code, d.base_plan_code,
+               d.price_version, d.version_effective_from::varchar, d.override_subscription_id, l.amount_cents
+        from billing.fct_issued_invoice_lines as l
+        join staging.stg_catalog__plan_derivations as d using (plan_code)
+        where l.invoice_id in ('inv_cus_pro_20260901', 'inv_cus_pro_20261001', 'inv_cus_ambiguous_20261001')
+          and (l.fee_type = 'subscription' or l.billable_metric_code in ('users', 'api_calls'))
+          and l.amount_cents <> 0
+        order by l.invoice_id, l.subscription_id, l.fee_type
+        """,
+    )
+    assert rows == [
+        # the same plan, two subscriptions: sub_a at the catalog's price, sub_b at its deal
+        ("inv_cus_ambiguous_20261001", "sub_a", "subscription", None, "basic_usd", "basic_usd", None, None,
+         None, 10000),
+        ("inv_cus_ambiguous_20261001", "sub_b", "charge", "basic_usd~sub_b.api_calls", "basic_usd~sub_b",
+         "basic_usd", None, None, "sub_b", 1),
+        ("inv_cus_ambiguous_20261001", "sub_b", "subscription", None, "basic_usd~sub_b", "basic_usd", None,
+         None, "sub_b", 8000),
+        # August at the catalog's prices, September at version 2026-09 (effective 2026-08-20)
+        ("inv_cus_pro_20260901", "sub_pro", "subscription", None, "pro_usd", "pro_usd", None, None, None,
+         30000),
+        ("inv_cus_pro_20261001", "sub_pro", "charge", "pro_usd@2026-09.users", "pro_usd@2026-09", "pro_usd",
+         "2026-09", "2026-08-20", None, 600),
+        ("inv_cus_pro_20261001", "sub_pro", "subscription", None, "pro_usd@2026-09", "pro_usd", "2026-09",
+         "2026-08-20", None, 32000),
+    ]  # fmt: skip
 
 
 def test_drafts_follow_the_data_and_are_not_issued(scenarios_dir):
