@@ -24,7 +24,9 @@ price to its end, so no period is ever split by a price change (Orb's "at the en
 period" migration; every subscription of the plan moves, without a plan change). Which period a window
 belongs to is its full billing period's start, so a subscription started mid-period (calendar billing)
 is priced by the version in force at that period's start. An upgrade or downgrade is still told apart by
-the catalog plans' base fees (``landing/subscription_changes.csv`` names catalog plan codes).
+the catalog plans' base fees (``landing/subscription_changes.csv`` names catalog plan codes). A version
+dated into periods already invoiced reprices them as late usage does: the issued invoice stays, its old
+lines are credited and the new ones billed as adjustments on the next invoice.
 
 **What a version keeps.** Its plan's currency, interval, pay_in_advance and trial_period (giving another
 is an error naming the entry: they shape billing periods and invoices, not prices), and its billable
