@@ -66,8 +66,10 @@ from ingestion.plan_versions import (
     PlanVersion,
     charge_keys,
     derived_fields,
+    drop_charge_lago_keys,
     load_plan_versions,
     parse_date,
+    warn_lago_keys,
 )
 
 OVERRIDES_FILE = "overrides.yml"
@@ -230,10 +232,7 @@ def load_overrides(
             loader.problems.append(loader.line(loc + ("charges",), "must be a list of charges"))
             charges = []
         for k, charge in enumerate(charges):
-            loader.drop_lago_keys(charge, "charge", loc + ("charges", k))
-            loader.drop_lago_keys(
-                charge.get("properties"), "properties", loc + ("charges", k, "properties")
-            )
+            drop_charge_lago_keys(loader, charge, loc + ("charges", k))
             for key in charge:
                 if key not in CHARGE_KEYS | {"billable_metric_code", "id"}:
                     expected = ", ".join(sorted(CHARGE_KEYS))
@@ -345,6 +344,7 @@ def load_overrides(
             overrides.append(Override(sub, plan_code, effective, derived))
     if loader.problems:
         raise CatalogError(loader.problems)
+    warn_lago_keys(loader)
     return overrides
 
 

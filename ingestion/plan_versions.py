@@ -49,6 +49,7 @@ Errors name the file, the entry and the path, as catalog.yml's (``plan_versions.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -62,6 +63,7 @@ from ingestion.catalog import (
     CATALOG_COLUMNS,
     Catalog,
     CatalogError,
+    CatalogWarning,
     Plan,
     _cross_problems,
     _Loader,
@@ -159,6 +161,26 @@ def charge_keys(fields: dict[str, Any], derived: Plan) -> dict[str, str]:
     return dict(zip(derived.charge_ids(), base.charge_ids(), strict=True))
 
 
+def drop_charge_lago_keys(loader: _Loader, charge: Any, loc: tuple[str | int, ...]) -> None:
+    """Drop the Lago keys of a charge, its properties and its filters, as catalog.yml's (warned)."""
+    loader.drop_lago_keys(charge, "charge", loc)
+    if not isinstance(charge, dict):
+        return
+    loader.drop_lago_keys(charge.get("properties"), "properties", loc + ("properties",))
+    filters = charge.get("filters")
+    for k, flt in enumerate(filters if isinstance(filters, list) else []):
+        loader.drop_lago_keys(flt, "charge_filter", loc + ("filters", k))
+        if isinstance(flt, dict):
+            loader.drop_lago_keys(
+                flt.get("properties"), "properties", loc + ("filters", k, "properties")
+            )
+
+
+def warn_lago_keys(loader: _Loader) -> None:
+    for message in loader.warnings:
+        warnings.warn(message, CatalogWarning, stacklevel=3)
+
+
 def _metrics_of(fields: dict[str, Any]) -> set[str]:
     return {
         c.get("billable_metric_code") for c in fields.get("charges") or [] if isinstance(c, dict)
@@ -201,11 +223,7 @@ def load_plan_versions(data_dir: Path, catalog: Catalog) -> list[PlanVersion]:
         for j, charge in enumerate(
             entry.get("charges") or [] if isinstance(entry.get("charges"), list) else []
         ):
-            loader.drop_lago_keys(charge, "charge", loc + ("charges", j))
-            if isinstance(charge, dict):
-                loader.drop_lago_keys(
-                    charge.get("properties"), "properties", loc + ("charges", j, "properties")
-                )
+            drop_charge_lago_keys(loader, charge, loc + ("charges", j))
         code, name = entry.get("plan_code"), entry.get("version")
         plan = plans.get(code) if isinstance(code, str) else None
         if plan is None:
@@ -313,6 +331,7 @@ def load_plan_versions(data_dir: Path, catalog: Catalog) -> list[PlanVersion]:
         versions.append(PlanVersion(code, name, effective, fields, derived))
     if loader.problems:
         raise CatalogError(loader.problems)
+    warn_lago_keys(loader)
     return versions
 
 

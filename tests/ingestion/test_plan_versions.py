@@ -206,3 +206,23 @@ def test_derived_plans_are_written_with_the_catalog_and_traced(tmp_path, catalog
         ("lite@v2", "lite", "v2", date(2026, 10, 1), None, "plan_versions.yml"),
         ("pro", "pro", None, None, None, "catalog.yml"),
     ]
+
+
+def test_lago_keys_of_a_version_are_dropped_with_a_warning(tmp_path, catalog):
+    from ingestion.catalog import CatalogWarning
+
+    with pytest.warns(CatalogWarning, match=r"charges\[0\].*lago_id: Lago key ignored"):
+        (version,) = versions_of(
+            tmp_path,
+            catalog,
+            """\
+            plan_versions:
+              - plan_code: lite
+                version: v2
+                effective_from: 2026-10-01
+                charges:
+                  - {lago_id: 8c1f, billable_metric_code: calls, charge_model: standard,
+                     properties: {amount: "0.03"}}
+            """,
+        )
+    assert version.derived.plan.charges[0].properties == {"amount": Decimal("0.03")}
