@@ -72,6 +72,22 @@ class StripeSettings(BaseModel):
         return os.environ.get(self.api_key_env) or None
 
 
+class QualitySettings(BaseModel):
+    """Thresholds of the freshness checks (warnings in the Dagster UI; they never block publishing).
+
+    ``events_max_silence_hours``: warn when no event has landed for this long (by load time).
+    ``usage_change_factor`` and ``usage_min_daily_events``: warn when a subscription's daily billable
+    events for a metric drop to zero, or rise or fall by this factor or more, from one day to the next
+    while the subscription runs (its first and last days are ignored), unless both days have fewer
+    events than the minimum (small volumes swing by themselves)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events_max_silence_hours: Annotated[StrictInt, Field(gt=0)] = 24
+    usage_change_factor: Annotated[StrictInt, Field(ge=2)] = 10
+    usage_min_daily_events: Annotated[StrictInt, Field(ge=1)] = 50
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -83,6 +99,7 @@ class Settings(BaseModel):
     clock: AwareDatetime | None = None
     duckdb_memory_limit: str = "4GB"
     stripe: StripeSettings = StripeSettings()
+    quality: QualitySettings = QualitySettings()
 
     @field_validator("clock")
     @classmethod
@@ -127,9 +144,8 @@ def _describe(path: Path, err: Any) -> str:
     key = ".".join(str(part) for part in err["loc"]) or "(file)"
     kind = err["type"]
     if kind == "extra_forbidden":
-        model = (
-            StripeSettings if err["loc"][:1] == ("stripe",) and len(err["loc"]) > 1 else Settings
-        )
+        nested = {"stripe": StripeSettings, "quality": QualitySettings}
+        model = nested.get(str(err["loc"][0]), Settings) if len(err["loc"]) > 1 else Settings
         known = ", ".join(model.model_fields)
         message = f"unknown key; the known keys are {known}"
     elif kind == "timezone_aware":

@@ -169,6 +169,31 @@ create table if not exists raw.applied_coupons (
     applied_order integer not null,  -- 1, 2, ... per customer: the order its coupons apply in
     primary key (external_customer_id, coupon_code)
 );
+create table if not exists raw.credit_grants (
+    grant_id varchar primary key,
+    external_customer_id varchar not null,
+    name varchar,
+    grant_type varchar not null,
+    amount_cents bigint not null,
+    currency varchar not null,
+    priority integer not null,
+    effective_date date not null,
+    expiry_date date,
+    loaded_at timestamp not null
+);
+create table if not exists raw.credit_commitments (
+    commitment_id varchar primary key,
+    external_customer_id varchar not null,
+    name varchar,
+    amount_cents bigint not null,
+    currency varchar not null,
+    priority integer not null,
+    term varchar not null,
+    start_date date not null,
+    end_date date not null,
+    rollover_percent varchar not null,
+    loaded_at timestamp not null
+);
 create table if not exists raw.customers (
     external_customer_id varchar primary key,
     name varchar,
@@ -240,6 +265,7 @@ def _drop_one_coupon_table(con: duckdb.DuckDBPyConnection) -> None:
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Every raw table, including the Stripe ones (empty when Stripe is not configured), so the dbt
     models over them always build."""
+    from ingestion.quality.results import QUALITY_DDL
     from ingestion.stripe_publish.ledger import PUBLISH_DDL
     from ingestion.stripe_sync.merge import MERGE_DDL
     from ingestion.stripe_sync.tables import STRIPE_RAW_DDL
@@ -250,6 +276,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(STRIPE_RAW_DDL)
     con.execute(PUBLISH_DDL)
     con.execute(MERGE_DDL)
+    con.execute(QUALITY_DDL)
 
 
 @cache

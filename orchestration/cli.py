@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reason", required=True, help="why (recorded in raw.stripe_invoice_operations)"
     )
 
-    rep = sub.add_parser("report", help="reports: reconciliation")
+    rep = sub.add_parser("report", help="reports: reconciliation, revenue")
     rep_sub = rep.add_subparsers(dest="report", required=True)
     recon = rep_sub.add_parser(
         "reconciliation",
@@ -419,6 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     recon.add_argument("--data-dir", type=Path, required=True)
     recon.add_argument("--period", required=True, help="the billing month, YYYY-MM")
     recon.add_argument("--out", type=Path, help="output folder (default DIR/reports)")
+    revenue = rep_sub.add_parser(
+        "revenue",
+        help="revenue KPIs of a month: MRR, movements, churn, NRR/GRR (reads the snapshot)",
+    )
+    revenue.add_argument("--data-dir", type=Path, required=True)
+    revenue.add_argument("--month", required=True, help="the month, YYYY-MM")
+    revenue.add_argument("--format", choices=["text", "json"], default="text")
 
     emu = sub.add_parser(
         "stripe-emulator",
@@ -435,6 +442,17 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "invoice":
         return _invoice(args)
+
+    if args.command == "report" and args.report == "revenue":
+        from .revenue import RevenueReportError, revenue_report
+
+        try:
+            kpis = revenue_report(args.data_dir, args.month)
+        except RevenueReportError as exc:
+            print(f"meterhouse report revenue: {exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(kpis.as_json(), indent=2) if args.format == "json" else kpis.render())
+        return 0
 
     if args.command == "report":
         from .reconciliation import ReportError, reconciliation_report

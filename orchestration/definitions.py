@@ -12,6 +12,7 @@ from .assets.dbt import dbt_core, dbt_issued, dbt_reconciliation, dbt_reporting
 from .assets.ingestion import account_files, catalog_files, event_files
 from .assets.snapshot import warehouse_snapshot
 from .assets.stripe import stripe_objects, stripe_publication
+from .checks import ASSET_CHECKS, QUALITY_ASSETS
 from .jobs import close_month_job, refresh_usage_job
 from .resources import Warehouse, data_dir_from_env, dbt_resource
 from .schedules import daily_close_schedule, monthly_close_schedule, refresh_usage_schedule
@@ -28,12 +29,14 @@ ASSETS = [
     stripe_objects,
     dbt_reconciliation,
     warehouse_snapshot,
+    *QUALITY_ASSETS,
 ]
 
 
 def build_defs(data_dir: Path) -> dg.Definitions:
     return dg.Definitions(
         assets=ASSETS,
+        asset_checks=ASSET_CHECKS,
         jobs=[close_month_job, refresh_usage_job],
         schedules=[refresh_usage_schedule, daily_close_schedule, monthly_close_schedule],
         sensors=[landing_files_sensor],

@@ -47,7 +47,7 @@ def _lines(con, customer_id: str) -> list[tuple]:
         from billing.fct_invoice_lines
         where customer_id = ? and invoice_status <> 'issued'
         order by issue_date, invoice_id,
-                 case line_kind when 'fee' then 0 else 1 end,
+                 case when fee_type = 'credit' then 2 when line_kind = 'fee' then 0 else 1 end,
                  case fee_type when 'subscription' then 0 when 'charge' then 1 else 2 end,
                  charge_id, filter_id nulls first, group_key, service_start_at
         """,
@@ -206,7 +206,9 @@ def render_preview(result: dict[str, Any]) -> str:
         out += ["", f"{inv['invoice_id']}  {inv['status']}, issue date {inv['issue_date']}"]
         for line in inv["lines"]:
             what = line["charge"] or "base fee"
-            if line["line_kind"] != "fee":
+            if line["fee_type"] == "credit":  # a prepaid credit drawn after tax: names its grant
+                what = f"prepaid credit {(line['group'] or '').removeprefix('grant=')}"
+            elif line["line_kind"] != "fee":
                 what = f"{line['line_kind']} {what} (for {line['original_invoice_id']})"
             elif line["fee_type"] == "spending_minimum":
                 what += " minimum true-up"

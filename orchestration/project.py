@@ -7,7 +7,11 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+# MH_DBT_PROJECT_DIR points at a copy of the project elsewhere: the test suite gives each parallel worker its
+# own, so their parses and target folders never collide. Unset: the repo's dbt_project/.
+DBT_PROJECT_DIR = Path(
+    os.environ.get("MH_DBT_PROJECT_DIR") or Path(__file__).resolve().parent.parent / "dbt_project"
+).resolve()
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 # `dagster dev` started without the venv on PATH (`.venv/bin/dagster dev ...`) must still find this venv's

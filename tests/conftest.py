@@ -17,6 +17,24 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DBT_DIR = REPO / "dbt_project"
+
+
+def _worker_dbt_project() -> Path:
+    """Under pytest-xdist each worker parses and builds in its own copy of the dbt project (dbt writes its
+    manifest, partial-parse state and target folders inside the project): set before orchestration loads."""
+    import atexit
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp(prefix=f"mh_dbt_{os.environ['PYTEST_XDIST_WORKER']}_"))
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
+    copy = parent / "dbt_project"
+    shutil.copytree(DBT_DIR, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    os.environ["MH_DBT_PROJECT_DIR"] = str(copy)
+    return copy
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    DBT_DIR = _worker_dbt_project()
 DBT = str(Path(sys.executable).parent / "dbt")
 
 
@@ -52,14 +70,20 @@ def copy_fixture(name: str, dest: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def scenarios_dir(tmp_path_factory, dbt_manifest) -> Path:
-    """The hand-computed scenarios, run once through the whole Dagster pipeline (the integration test)."""
+def scenarios_run(tmp_path_factory, dbt_manifest) -> tuple[Path, str]:
+    """The hand-computed scenarios, run once through the whole Dagster pipeline (the integration test):
+    the data directory and the Dagster run id (on the session's instance)."""
     from orchestration.cli import run_pipeline
 
     data_dir = copy_fixture("scenarios", tmp_path_factory.mktemp("scenarios"))
     result = run_pipeline(data_dir)
     assert result.success
-    return data_dir
+    return data_dir, result.run_id
+
+
+@pytest.fixture(scope="session")
+def scenarios_dir(scenarios_run) -> Path:
+    return scenarios_run[0]
 
 
 def copy_raw_schema(src: Path, dest: Path) -> Path:

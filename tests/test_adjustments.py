@@ -9,6 +9,12 @@ Starts from the scenarios warehouse after its run (clock 2026-10-05). Hand-compu
     0 -> 1 x 0.015 = 0.02 -> a standalone adjustment invoice of 2 cents, issued at once.
   - cus_ghost (its event g1 was unmatched_customer) arrives with a subscription from Sep 1: g1 is billed on
     its September invoice, 100.00 + 0.015 -> 100.02.
+  - a void correction of p13 (cus_pro's +10 GB of storage on Aug 16; storage is recurring): August's storage
+    0.52 -> 0, a credit note of 52 cents against inv_cus_pro_20260901, which prepaid credits paid in full
+    (tests/test_credits_scenarios.py): no money to credit, so the 52 cents go back to the pro_launch grant,
+    which has expired (Sep 15) and expires them again; September's storage (10 x 10 days + 30 x 20) / 30 =
+    23.33 -> (0 x 10 + 20 x 20) / 30 = 13.33 GB, 2.33 -> 1.33, a credit note of 100 against
+    inv_cus_pro_20261001, which was paid 66.08 in money: credited in money.
 Then the clock moves to 2026-11-05 and the November invoice carries the 6-cent adjustment.
 And a rebuild from the raw events alone, as of the first run's cut-off, reproduces every issued line.
 """
@@ -32,6 +38,7 @@ LATE_EVENTS = "\n".join(
         '{"event_id":"late3","customer_id":"cus_basic","metric":"api_calls","timestamp":"2026-09-15T12:00:00Z","properties":{"region":"eu"}}',
         '{"event_id":"void_b7","customer_id":"cus_basic","metric":"gb","timestamp":"2026-09-07T10:00:00Z","properties":{},"correction_of":"b7","correction_type":"void"}',
         '{"event_id":"late_e2","customer_id":"cus_ended","metric":"api_calls","timestamp":"2026-09-10T00:00:00Z","properties":{}}',
+        '{"event_id":"void_p13","customer_id":"cus_pro","metric":"storage","timestamp":"2026-08-16T00:00:00Z","properties":{},"correction_of":"p13","correction_type":"void"}',
     ]
 )
 
@@ -75,9 +82,53 @@ def test_a_decrease_is_a_credit_note_against_the_original_invoice(late_run):
     data_dir, _ = late_run
     rows = query(
         data_dir / "warehouse.read.duckdb",
-        "select invoice_id, customer_id, total_amount_cents, lines_count from billing.fct_credit_notes",
+        "select invoice_id, customer_id, total_amount_cents, lines_count from billing.fct_credit_notes "
+        "order by invoice_id",
     )
-    assert rows == [("inv_cus_basic_20261001", "cus_basic", 38, 1)]
+    # cus_pro's two credit notes come from the void of p13 (see the header): the first credits no money
+    # (a storage line of 52 and a prepaid credit line of -52 giving the 52 back to pro_launch)
+    assert rows == [
+        ("inv_cus_basic_20261001", "cus_basic", 38, 1),
+        ("inv_cus_pro_20260901", "cus_pro", 0, 2),
+        ("inv_cus_pro_20261001", "cus_pro", 100, 1),
+    ]
+
+
+def test_a_credit_note_gives_credits_back_beyond_the_money_paid(late_run):
+    """inv_cus_pro_20260901 (300.52) was paid in full by pro_launch: its 52-cent credit note returns 52 cents
+    to pro_launch instead of money, and pro_launch, expired since Sep 15, expires them at once (a second
+    expiry row). The issued draws never change."""
+    data_dir, _ = late_run
+    db = data_dir / "warehouse.read.duckdb"
+    assert query(
+        db,
+        "select entry_type, coalesce(credit_note_id, invoice_id), amount_cents, balance_after_cents "
+        "from billing.fct_credit_ledger where grant_id = 'pro_launch' order by entry_seq",
+    ) == [
+        ("grant", None, 40000, 40000),
+        ("draw", "inv_cus_pro_20260901", -30052, 9948),
+        ("expiry", None, -9948, 0),
+        (
+            "return",
+            "cn_inv_cus_pro_20260901_" + _credit_note_stamp(db, "inv_cus_pro_20260901"),
+            52,
+            52,
+        ),
+        ("expiry", None, -52, 0),
+    ]
+    # the credit note as Stripe would get it: nothing to credit in money
+    assert query(
+        db,
+        "select fee_type, amount_cents from billing.fct_billing_ledger "
+        "where document_type = 'credit_note' and original_invoice_id = 'inv_cus_pro_20260901' order by 1",
+    ) == [("charge", 52), ("credit", -52)]
+
+
+def _credit_note_stamp(db, invoice_id: str) -> str:
+    ((credit_note_id,),) = query(
+        db, "select credit_note_id from billing.fct_credit_notes where invoice_id = ?", [invoice_id]
+    )
+    return credit_note_id.removeprefix(f"cn_{invoice_id}_")
 
 
 def test_an_increase_waits_for_the_next_invoice(late_run):
@@ -125,7 +176,7 @@ def test_late_events_are_accounted_as_late_adjusted(late_run):
         query(
             data_dir / "warehouse.read.duckdb",
             "select event_id, outcome from usage.fct_event_outcomes "
-            "where event_id in ('late1', 'late2', 'late3', 'void_b7', 'b7', 'late_e2')",
+            "where event_id in ('late1', 'late2', 'late3', 'void_b7', 'b7', 'late_e2', 'void_p13', 'p13')",
         )
     )
     assert rows == {
@@ -134,6 +185,8 @@ def test_late_events_are_accounted_as_late_adjusted(late_run):
         "late3": "late_adjusted",
         "late_e2": "late_adjusted",
         "void_b7": "correction",
+        "void_p13": "correction",
+        "p13": "superseded",
         "b7": "superseded",
     }
 
@@ -165,11 +218,26 @@ def test_the_next_invoice_carries_the_adjustment_once_issued(late_run, tmp_path)
         ("adjustment", "charge", "api_calls", "basic_usd.api_calls#1", 6, "inv_cus_basic_20261001"),
         ("fee", "subscription", None, None, 10000, "inv_cus_basic_20261101"),
     ]
-    # nothing is credited or adjusted twice
-    assert query(db, "select count(*) from billing.fct_credit_notes") == [(1,)]
+    # nothing is credited or adjusted twice (cus_basic's credit note and cus_pro's two, see the header)
+    assert query(db, "select count(*) from billing.fct_credit_notes") == [(3,)]
     assert query(
         db, "select count(*) from billing.fct_billing_ledger where line_kind = 'adjustment'"
     ) == [(2,)]
+    # prepaid credits at the November issue (tests/test_credits_scenarios.py): cus_pro's October is 300.00
+    # + storage 20 GB x 0.1 = 2.00 (p13 voided) = 302.00, of which pro_winback pays 50.00 -> 252.00;
+    # cus_downgrade's 100.00 is paid by the commitment's last term, whose 387.50 - 100.00 = 287.50 expire
+    # on Nov 2 (no next term to roll into)
+    assert query(
+        db,
+        "select invoice_id, total_amount_cents, credit_amount_cents from billing.fct_issued_invoices "
+        "where invoice_id in ('inv_cus_pro_20261101', 'inv_cus_downgrade_20261101') order by 1",
+    ) == [("inv_cus_downgrade_20261101", 0, -10000), ("inv_cus_pro_20261101", 25200, -5000)]
+    assert query(
+        db,
+        "select entry_type, amount_cents, balance_after_cents from billing.fct_credit_ledger "
+        "where grant_id = 'cd_commit#3' order by entry_seq",
+    ) == [("grant", 35000, 35000), ("rollover_in", 3750, 38750), ("draw", -10000, 28750),
+          ("expiry", -28750, 0)]  # fmt: skip
 
 
 def test_a_rebuild_from_raw_events_as_of_the_cutoff_reproduces_every_issued_line(

@@ -56,8 +56,8 @@ from ingestion.stripe_sync import sync_stripe
 from ingestion.warehouse import ensure_raw_schema
 from orchestration.reconciliation import ReportError, money, reconciliation_report
 
-REPO = Path(__file__).resolve().parent.parent
-DBT_DIR = REPO / "dbt_project"
+from .conftest import DBT_DIR
+
 DBT = str(Path(sys.executable).parent / "dbt")
 
 T0 = 1_769_904_000  # 2026-02-01T00:00:00Z, the emulator clock's start

@@ -22,14 +22,13 @@ EXPECTED_ISSUED_TOTALS = {
     # New York, started Sep 15 local: 16 of 30 days x 100.00 = 53.333.. -> 53.33; m1 at 2026-10-01T03:59:59Z is
     # still September in New York: 1 x 0.015 = 0.015 -> 0.02 (half away from zero); m2 at 04:00Z is October.
     "inv_cus_midmonth_20261001": 5333 + 2,
-    # August: base 300.00; storage +10 GB held Aug 16..31 = 16 of 31 days -> 5.161290322581 GB x 0.1 -> 0.52.
-    # plan_versions.yml: pro_usd@2026-09 (320.00, users at 3.00) is effective from 2026-08-20, so from the first
-    # period starting on or after it (Sep 1): August's period started Aug 1 and keeps the catalog's prices
-    "inv_cus_pro_20260901": 30000 + 52,
-    # September, at version 2026-09: base 320.00; users {u1, u3} = 2 x 3.00 = 6.00; seats latest 4 x 10 = 40.00;
-    # conns max 12.5 x 1.5 = 18.75; storage (10 x 10 days + 30 x 20 days) / 30 = 23.333333333334 x 0.1 -> 2.33
-    # (the level carries over from August's window on the catalog plan); compute_hours ceil(1.5) = 2 x 0.5
-    "inv_cus_pro_20261001": 32000 + 600 + 4000 + 1875 + 233 + 100,
+    # August: base 300.00; storage +10 GB held Aug 16..31 = 16 of 31 days -> 5.161290322581 GB x 0.1 -> 0.52;
+    # credits.yml: the pro_launch grant (400.00) pays all of it, after tax (tests/test_credits_scenarios.py)
+    "inv_cus_pro_20260901": 30000 + 52 - (30000 + 52),
+    # September: users {u1, u3} = 2 x 2 = 4.00; seats latest 4 x 10 = 40.00; conns max 12.5 x 1.5 = 18.75;
+    # storage (10 x 10 days + 30 x 20 days) / 30 = 23.333333333334 x 0.1 -> 2.33; compute_hours ceil(1.5) = 2 x 0.5;
+    # credits.yml: pro_launch expired on Sep 15, so the pro_prepaid grant pays 300.00 of it
+    "inv_cus_pro_20261001": 30000 + 400 + 4000 + 1875 + 233 + 100 - 30000,
     # Tokyo: y1..y5 fall in September JST (y1 = Sep 1 00:00 JST, y5 = Sep 30 23:59:59 JST) -> 5 x 0.3 = 1.5 -> 2 yen;
     # taxes.yml: 10% on each line, summed unrounded: 500 + 0.2 = 500.2 -> 500 yen
     "inv_cus_yen_20261001": 5000 + 2 + 500,
@@ -39,15 +38,17 @@ EXPECTED_ISSUED_TOTALS = {
     # upgrade on Sep 11 (15:00Z) takes effect that day: basic Sep 1..10 = 10/30 x 100.00 = 33.33 plus u1 0.015 -> 0.02,
     # invoiced when the old plan's window ends (Sep 11)
     "inv_cus_upgrade_20260911": 3333 + 2,
-    # pro Sep 11..30, in the period that started Sep 1, so at version 2026-09: 20/30 x 320.00 = 213.333.. -> 213.33;
-    # u2 1 x 0.0005 -> 0.00 (the upgrade is told from the catalog prices: basic 100.00 < pro 300.00)
-    "inv_cus_upgrade_20261001": 21333,
-    # downgrade waits for the end of September: full pro months, August at 300.00, September at version 2026-09
-    "inv_cus_downgrade_20260901": 30000,
-    "inv_cus_downgrade_20261001": 32000,
-    # pay in advance: September's fee on Sep 1; on Oct 1 September's usage 3 x 0.01 and October's fee
+    # pro Sep 11..30 = 20/30 x 300.00 = 200.00; u2 1 x 0.0005 -> 0.00
+    "inv_cus_upgrade_20261001": 20000,
+    # downgrade waits for the end of September: full pro month; credits.yml: a prepaid commitment of 350.00
+    # a month pays each (tests/test_credits_scenarios.py)
+    "inv_cus_downgrade_20260901": 30000 - 30000,
+    "inv_cus_downgrade_20261001": 30000 - 30000,
+    # pay in advance: September's fee on Sep 1 (120.00: the period started Sep 1, before plan_versions.yml's
+    # adv_usd@2026-10, effective 2026-09-15); on Oct 1 September's usage in arrears at September's catalog price
+    # 3 x 0.01 = 0.03 and October's fee in advance at the version (its period starts Oct 1 >= Sep 15): 130.00
     "inv_cus_adv_20260901": 12000,
-    "inv_cus_adv_20261001": 3 + 12000,
+    "inv_cus_adv_20261001": 3 + 13000,
     # 10 trial days free: 20/30 x 31.00 = 20.666.. -> 20.67; coupons.yml, oldest applied first: the 5.00
     # welcome coupon (no applied_at: from the first invoice) -> 15.67 left, then loyal10 (applied Sep 15)
     # 10% of 15.67 = 1.567 -> 1.57 -> 14.10
@@ -180,13 +181,22 @@ def test_a_line_names_the_price_version_and_the_deal_that_made_it(scenarios_dir)
                d.price_version, d.version_effective_from::varchar, d.override_subscription_id, l.amount_cents
         from billing.fct_issued_invoice_lines as l
         join staging.stg_catalog__plan_derivations as d using (plan_code)
-        where l.invoice_id in ('inv_cus_pro_20260901', 'inv_cus_pro_20261001', 'inv_cus_ambiguous_20261001')
+        where l.invoice_id in ('inv_cus_adv_20260901', 'inv_cus_adv_20261001', 'inv_cus_ambiguous_20261001')
           and (l.fee_type = 'subscription' or l.billable_metric_code in ('users', 'api_calls'))
           and l.amount_cents <> 0
         order by l.invoice_id, l.subscription_id, l.fee_type
         """,
     )
     assert rows == [
+        # adv_usd (pay in advance): September's fee at the catalog's 120.00; on Oct 1, September's calls in
+        # arrears at the catalog's 0.01 (3 x 0.01) and October's fee in advance at version 2026-10 (effective
+        # 2026-09-15, so from the period starting Oct 1): one invoice, two prices, each line naming its own
+        ("inv_cus_adv_20260901", "sub_adv", "subscription", None, "adv_usd", "adv_usd", None, None, None,
+         12000),
+        ("inv_cus_adv_20261001", "sub_adv", "charge", "adv_usd.api_calls", "adv_usd", "adv_usd", None, None,
+         None, 3),
+        ("inv_cus_adv_20261001", "sub_adv", "subscription", None, "adv_usd@2026-10", "adv_usd", "2026-10",
+         "2026-09-15", None, 13000),
         # the same plan, two subscriptions: sub_a at the catalog's price, sub_b at its deal
         ("inv_cus_ambiguous_20261001", "sub_a", "subscription", None, "basic_usd", "basic_usd", None, None,
          None, 10000),
@@ -194,13 +204,6 @@ def test_a_line_names_the_price_version_and_the_deal_that_made_it(scenarios_dir)
          "basic_usd", None, None, "sub_b", 1),
         ("inv_cus_ambiguous_20261001", "sub_b", "subscription", None, "basic_usd~sub_b", "basic_usd", None,
          None, "sub_b", 8000),
-        # August at the catalog's prices, September at version 2026-09 (effective 2026-08-20)
-        ("inv_cus_pro_20260901", "sub_pro", "subscription", None, "pro_usd", "pro_usd", None, None, None,
-         30000),
-        ("inv_cus_pro_20261001", "sub_pro", "charge", "pro_usd@2026-09.users", "pro_usd@2026-09", "pro_usd",
-         "2026-09", "2026-08-20", None, 600),
-        ("inv_cus_pro_20261001", "sub_pro", "subscription", None, "pro_usd@2026-09", "pro_usd", "2026-09",
-         "2026-08-20", None, 32000),
     ]  # fmt: skip
 
 
@@ -217,17 +220,23 @@ def test_drafts_follow_the_data_and_are_not_issued(scenarios_dir):
     assert set(rows.values()) == {"draft"}
 
 
-def test_materializations_carry_row_counts_and_load_figures(scenarios_dir):
+def test_materializations_carry_row_counts_and_load_figures(scenarios_run):
     """What an operator reads on each materialization in the UI: the rows a dbt table holds, and for the
-    event load the rows read, landed and quarantined (the session's Dagster instance ran the scenarios)."""
+    event load the rows read, landed and quarantined (the scenarios run, on the session's instance)."""
     import dagster as dg
 
-    instance = dg.DagsterInstance.get()
+    _, run_id = scenarios_run
+    materialized = {
+        e.asset_materialization.asset_key: e.asset_materialization
+        for e in dg.DagsterInstance.get().all_logs(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        )
+    }
 
     def latest_metadata(*path: str) -> dict:
-        event = instance.get_latest_materialization_event(dg.AssetKey(list(path)))
-        assert event is not None, f"{path} was never materialized"
-        return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+        m = materialized.get(dg.AssetKey(list(path)))
+        assert m is not None, f"{path} was not materialized by the scenarios run"
+        return {k: getattr(v, "value", v) for k, v in m.metadata.items()}
 
     issued = latest_metadata("billing", "fct_issued_invoices")
     assert issued["dagster/row_count"] == len(EXPECTED_ISSUED_TOTALS)

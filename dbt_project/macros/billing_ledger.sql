@@ -28,6 +28,7 @@
             sum(case when document_type = 'credit_note' then -precise_amount else precise_amount end)
                 as billed_precise_amount
         from {{ ledger }}
+        where fee_type <> 'credit'  {# prepaid credits are how an invoice is paid, not what it bills #}
         group by fee_id
     ),
 

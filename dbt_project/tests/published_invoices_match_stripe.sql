@@ -2,6 +2,8 @@
     void ones no longer count) for a Meterhouse invoice must total exactly the Meterhouse invoice total.
     Returns one row per Stripe invoice that does not, including one naming a Meterhouse invoice that was
     never issued. The link: metadata.meterhouse_invoice_id, else the publication ledger. -#}
+{#- A Dagster asset check on stg_stripe__invoices (dagster-dbt needs the asset of a test that reads several models) -#}
+{{ config(meta={'dagster': {'ref': {'name': 'stg_stripe__invoices'}}}) }}
 with
 
 published as (

@@ -49,7 +49,7 @@ import os
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -722,8 +722,12 @@ def load_event_files(
     loaded_at: datetime | None = None,
     future_margin: timedelta = DEFAULT_FUTURE_MARGIN,
     files: list[Path] | None = None,
+    on_file: Callable[[int, int, FileLoad], None] | None = None,
 ) -> IntakeResult:
     """Load every new event file under ``events_dir`` (or just ``files``) as one batch.
+
+    ``on_file(i, n, load)`` is called after each file (1-based ``i`` of ``n``): progress for a caller that
+    reports it (the Dagster asset logs one line per file).
 
     ``loaded_at`` (default: now, UTC) is stored naive UTC on every row of the batch; an aware value is
     converted to UTC. ``files`` (absolute, or relative to ``events_dir``) must lie under
@@ -762,7 +766,7 @@ def load_event_files(
     batch_id = max_batch_id + 1
     result = IntakeResult(batch_id=None, loaded_at=loaded_at)
     with _gc_paused():
-        for path in paths:
+        for i, path in enumerate(paths, start=1):
             load = _intake_file(
                 con,
                 events_dir,
@@ -776,6 +780,8 @@ def load_event_files(
             result.files.append(load)
             if load.status == STATUS_LOADED:
                 result.batch_id = batch_id
+            if on_file is not None:
+                on_file(i, len(paths), load)
     return result
 
 

@@ -80,7 +80,8 @@ class InvoiceLine:
     amount_cents: int
     service_start_at: datetime | None
     service_end_at: datetime | None
-    group_key: str | None = None  # pricing group; 'tax=<code>' on a tax line
+    # pricing group; 'tax=<code>' on a tax line, 'grant=<id>' on a prepaid credit line
+    group_key: str | None = None
 
     @property
     def period(self) -> dict[str, int] | None:
@@ -118,6 +119,10 @@ class InvoiceLine:
             code = (self.group_key or "").removeprefix("tax=")
             what = f"Tax {code}".strip()
             detail = f"{price}% of {units} {cur}"
+        elif self.fee_type == "credit":
+            # a prepaid credit drawn after tax: how the invoice is paid, not a service period of its own
+            grant = (self.group_key or "").removeprefix("grant=")
+            return f"Prepaid credit {grant} - applied after tax".strip()[:500]
         else:
             model = f" ({self.charge_model})" if self.charge_model else ""
             what = f"{self.billable_metric_code or 'usage'}{model}"

@@ -3,6 +3,7 @@
 Their keys are the dbt sources' keys (["raw", <table>]), so the graph reads raw -> staging -> marts.
 """
 
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ import dagster as dg
 from ingestion.accounts import load_accounts, write_accounts
 from ingestion.catalog import load_catalog
 from ingestion.coupons import load_coupons, write_coupons
+from ingestion.credits import load_credits, write_credits
 from ingestion.events.intake import load_event_files
 from ingestion.overrides import load_derived_plans
 from ingestion.plan_versions import write_priced_catalog
@@ -40,6 +42,10 @@ ACCOUNT_TABLES = [
     "subscription_changes",
     "tax_rates",
     "customer_taxes",
+    "coupons",
+    "applied_coupons",
+    "credit_grants",
+    "credit_commitments",
 ]
 EVENT_TABLES = ["event_loads", "events", "quarantined_events"]
 
@@ -98,7 +104,8 @@ def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     specs=_specs(
         ACCOUNT_TABLES,
         "Customers, subscriptions and plan changes (DIR/landing/*.csv), validated against the catalog, "
-        "and the customers' tax rates (DIR/taxes.yml) and coupons (DIR/coupons.yml).",
+        "and the customers' tax rates (DIR/taxes.yml), coupons (DIR/coupons.yml) and prepaid credits "
+        "(DIR/credits.yml).",
         deps=[dg.AssetKey(["raw", t]) for t in CATALOG_TABLES],
     ),
     pool=POOL,
@@ -108,6 +115,9 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     accounts = load_accounts(warehouse.path / "landing", catalog)
     taxes = load_taxes(warehouse.path, [c.external_customer_id for c in accounts.customers])
     coupons = load_coupons(
+        warehouse.path, {c.external_customer_id: c.currency for c in accounts.customers}
+    )
+    credits = load_credits(
         warehouse.path, {c.external_customer_id: c.currency for c in accounts.customers}
     )
     with warehouse.writing():
@@ -121,6 +131,7 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
             write_merge_outcomes(con, merged, now)
             write_taxes(con, taxes, now)
             write_coupons(con, coupons, now)
+            write_credits(con, credits, now)
         finally:
             con.close()
     rejected = Counter(o.reason_code for o in merged if not o.merged)
@@ -137,6 +148,8 @@ def account_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "subscription_changes": len(accounts.subscription_changes),
         "taxed_customers": len(taxes.customer_codes),
         "applied_coupons": len(coupons.applied),
+        "credit_grants": len(credits.grants),
+        "credit_commitments": len(credits.commitments),
     }
     for table in ACCOUNT_TABLES:
         yield dg.MaterializeResult(asset_key=["raw", table], metadata=counts)
@@ -155,24 +168,32 @@ def event_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     settings = warehouse.settings()
     events_dir = warehouse.path / "landing" / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+
+    def progress(i: int, n: int, f) -> None:
+        # one line per file as it is done: progress an operator can follow on a long load
+        if f.status == "loaded":
+            context.log.info(
+                f"[{i}/{n}] {f.file_name}: {f.rows_read:,} rows read, {f.rows_landed:,} landed, "
+                f"{f.rows_quarantined:,} quarantined, in {f.elapsed_seconds:.1f} s"
+            )
+        else:
+            context.log.info(f"[{i}/{n}] {f.file_name}: skipped, same content already loaded")
+
     with warehouse.writing():
         con = warehouse.connect()
         try:
             result = load_event_files(
-                con, events_dir, future_margin=timedelta(hours=settings.future_margin_hours)
+                con,
+                events_dir,
+                future_margin=timedelta(hours=settings.future_margin_hours),
+                on_file=progress,
             )
         finally:
             con.close()
     reasons: Counter[str] = Counter()
     for f in result.files:
         reasons.update(f.quarantined_by_reason)
-        if f.status == "loaded":
-            context.log.info(
-                f"{f.file_name}: {f.rows_read} rows read, {f.rows_landed} landed, "
-                f"{f.rows_quarantined} quarantined"
-            )
-        else:
-            context.log.info(f"{f.file_name}: skipped, same content already loaded")
     metadata = {
         "files_loaded": sum(f.status == "loaded" for f in result.files),
         "files_skipped": sum(f.status != "loaded" for f in result.files),
@@ -180,6 +201,7 @@ def event_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "rows_landed": sum(f.rows_landed for f in result.files if f.status == "loaded"),
         "rows_quarantined": sum(f.rows_quarantined for f in result.files if f.status == "loaded"),
         "quarantined_by_reason": dg.MetadataValue.json(dict(sorted(reasons.items()))),
+        "run_time_s": round(time.perf_counter() - started, 3),
     }
     for table in EVENT_TABLES:
         yield dg.MaterializeResult(asset_key=["raw", table], metadata=metadata)

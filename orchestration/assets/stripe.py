@@ -13,6 +13,7 @@ import dagster as dg
 from ingestion.stripe_publish import publish_month
 from ingestion.stripe_sync import TABLES, sync_stripe, unmapped_customers
 
+from ..checks.gates import GATE_KEY
 from ..partitions import billing_month_partitions, month_label
 from ..resources import Warehouse
 
@@ -51,7 +52,7 @@ def months_to_publish(con, through: str, first: str | None = None) -> list[str]:
 @dg.asset(
     key=PUBLISHED_KEY,
     group_name=GROUP,
-    deps=ISSUED_MARTS,
+    deps=[*ISSUED_MARTS, GATE_KEY],  # the quality gates run first (orchestration/checks/gates.py)
     partitions_def=billing_month_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=POOL,
@@ -59,7 +60,8 @@ def months_to_publish(con, through: str, first: str | None = None) -> list[str]:
     description=(
         "Publishes the issued invoices and credit notes of the partition's billing month and every earlier "
         "month to Stripe, exactly once (ledger + lookup by metadata + idempotency keys), skipping the "
-        "customers and months listed in billing.publish_blockers. Every call is logged in "
+        "customers and months listed in billing.publish_blockers (after the publish gates' quality checks "
+        "of this run). Every call is logged in "
         "raw.stripe_publications; one row per document in raw.stripe_published_documents."
     ),
 )
@@ -74,6 +76,7 @@ def stripe_publication(
     settings = warehouse.settings().stripe
     totals: dict[str, int] = {}
     problems: list[str] = []
+    blocked: list[dict[str, str | None]] = []  # which check stopped each document, and why
     with warehouse.writing():
         con = warehouse.connect()
         try:
@@ -95,6 +98,17 @@ def stripe_publication(
                     )
                 for outcome, n in report.counts.items():
                     totals[outcome] = totals.get(outcome, 0) + n
+                blocked += [
+                    {
+                        "document_id": d.document_id,
+                        "customer_id": d.customer_id,
+                        "billing_month": month,
+                        "check_name": d.check_name,
+                        "reason": d.reason,
+                    }
+                    for d in report.documents
+                    if d.outcome == "blocked"
+                ]
                 text = report.render()
                 if not report.ok:
                     problems.append(text)
@@ -110,7 +124,11 @@ def stripe_publication(
             metadata={"outcomes": dg.MetadataValue.json(totals)},
         )
     return dg.MaterializeResult(
-        metadata={"through_month": through, **{k: v for k, v in totals.items()}}
+        metadata={
+            "through_month": through,
+            **{k: v for k, v in totals.items()},
+            **({"blocked_documents": dg.MetadataValue.json(blocked)} if blocked else {}),
+        }
     )
 
 

@@ -54,7 +54,7 @@ def test_unknown_key_is_rejected(tmp_path):
         load_settings(tmp_path)
     assert str(info.value) == (
         "meterhouse.yml: grace_period_hour: unknown key; the known keys are grace_period_hours, "
-        "future_margin_hours, clock, duckdb_memory_limit, stripe"
+        "future_margin_hours, clock, duckdb_memory_limit, stripe, quality"
     )
 
 
@@ -81,6 +81,31 @@ def test_stripe_settings(tmp_path, monkeypatch):
         "meterhouse.yml: stripe.api_key: unknown key; the known keys are api_key_env, api_base, "
         "days_until_due, publish_from, publish_batch_size",
         "meterhouse.yml: stripe.publish_from: '2026-13' is not a billing month YYYY-MM",
+    ]
+
+
+def test_quality_settings(tmp_path):
+    assert (
+        Settings().quality.events_max_silence_hours,
+        Settings().quality.usage_change_factor,
+        Settings().quality.usage_min_daily_events,
+    ) == (24, 10, 50)
+    (tmp_path / "meterhouse.yml").write_text(
+        "quality:\n  events_max_silence_hours: 6\n  usage_min_daily_events: 200\n"
+    )
+    quality = load_settings(tmp_path).quality
+    assert (quality.events_max_silence_hours, quality.usage_change_factor) == (6, 10)
+    assert quality.usage_min_daily_events == 200
+    (tmp_path / "meterhouse.yml").write_text(
+        "quality:\n  usage_change_factor: 1\n  silence_hours: 6\n"
+    )
+    with pytest.raises(SettingsError) as info:
+        load_settings(tmp_path)
+    assert sorted(str(info.value).splitlines()) == [
+        "meterhouse.yml: quality.silence_hours: unknown key; the known keys are "
+        "events_max_silence_hours, usage_change_factor, usage_min_daily_events",
+        "meterhouse.yml: quality.usage_change_factor: Input should be greater than or equal to 2 "
+        "(got 1)",
     ]
 
 

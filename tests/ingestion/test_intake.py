@@ -302,6 +302,22 @@ def test_same_file_twice_is_skipped(con, events_dir):
     assert con.execute("select * from raw.events order by row_number").fetchall() == snapshot
 
 
+def test_progress_is_reported_after_each_file(con, events_dir):
+    """on_file(i, n, load) after each file, in load order: a same-content copy reports as skipped."""
+    write(events_dir / "a.jsonl", MIXED)
+    write(events_dir / "b.jsonl", MIXED)  # same content as a.jsonl
+    seen = []
+    load(
+        con,
+        events_dir,
+        on_file=lambda i, n, f: seen.append((i, n, f.file_name, f.status, f.rows_read)),
+    )
+    assert seen == [
+        (1, 2, "a.jsonl", "loaded", 7),
+        (2, 2, "b.jsonl", "skipped_duplicate_file", 0),
+    ]
+
+
 def test_renamed_copy_is_skipped(con, events_dir):
     write(events_dir / "a.jsonl", MIXED)
     load(con, events_dir)

@@ -30,3 +30,7 @@ def test_line_texts():
     assert line("discount", None, Decimal("5"), "coupon=welcome5").description() == (
         "Discount welcome5 - coupon - service 2026-09-01 to 2026-09-30"
     )
+    # a prepaid credit line names its grant (a commitment's term is <commitment>#<n>), no service period
+    assert line("credit", None, None, "grant=acme_2026#2").description() == (
+        "Prepaid credit acme_2026#2 - applied after tax"
+    )

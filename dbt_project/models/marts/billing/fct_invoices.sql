@@ -15,8 +15,10 @@ select
     coalesce(sum(amount_cents) filter (where line_kind = 'adjustment'), 0) as adjustment_amount_cents,
     coalesce(sum(amount_cents) filter (where line_kind = 'fee' and fee_type = 'discount'), 0) as discount_amount_cents,
     coalesce(sum(amount_cents) filter (where line_kind = 'fee' and fee_type = 'tax'), 0) as tax_amount_cents,
+    {# prepaid credits drawn (negative), after tax: the total is what is left to pay #}
+    coalesce(sum(amount_cents) filter (where line_kind = 'fee' and fee_type = 'credit'), 0) as credit_amount_cents,
     sum(amount_cents) as total_amount_cents,
-    not bool_or(line_kind = 'fee') as is_standalone_adjustment,
+    not bool_or(line_kind = 'fee' and fee_type <> 'credit') as is_standalone_adjustment,
     any_value(cutoff_loaded_at) as cutoff_loaded_at
 from {{ ref('fct_invoice_lines') }}
 group by invoice_id

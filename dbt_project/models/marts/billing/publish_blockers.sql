@@ -8,8 +8,17 @@
     unrounded_line            an issued line's amount_cents is not its precise amount rounded once
     unbalanced_load           a load whose rows do not add up (rows read = quarantined + landed =
                               outcomes): every month issued with that load's cut-off is blocked
-  The data quality issue adds its checks here (Great Expectations suites, freshness).
+  and every failing data quality check (Great Expectations suites, ingestion/quality) from
+  raw.check_failures, which the checks replace at each run (a fixed defect clears):
+    a row with billing_month         that month (customer_id null: every customer of the month)
+    a row with since_loaded_at       a defect in an event load: the billing months of the issued documents
+                                     (invoices, credit notes) whose load cut-off includes it, for the customer
+                                     (or every customer)
+    neither                          every month (billing_month null), as the publisher reads it
+  A view, so the publisher always reads the checks' latest rows: the close job runs the checks on the marts
+  after this model is built and before it publishes.
 -#}
+{{ config(materialized='view') }}
 with
 
 lines as (select * from {{ ref('fct_issued_invoice_lines') }}),
@@ -68,6 +77,27 @@ unbalanced as (
     from {{ ref('rpt_load_accounting') }} as a
     inner join invoices as i on a.loaded_at <= i.cutoff_loaded_at
     where not a.is_balanced
+),
+
+check_failures as (select * from {{ source('raw', 'check_failures') }}),
+
+documents as (
+    select customer_id, billing_month, cutoff_loaded_at from invoices
+    union all
+    select customer_id, billing_month, cutoff_loaded_at from {{ ref('fct_credit_notes') }}
+),
+
+quality as (
+    select customer_id, billing_month, check_name, reason
+    from check_failures
+    where since_loaded_at is null or billing_month is not null
+    union all
+    select distinct f.customer_id, d.billing_month, f.check_name, f.reason
+    from check_failures as f
+    inner join documents as d
+        on d.cutoff_loaded_at >= f.since_loaded_at
+       and (f.customer_id is null or d.customer_id = f.customer_id)
+    where f.since_loaded_at is not null and f.billing_month is null
 )
 
 select * from total_mismatch
@@ -77,3 +107,5 @@ union all
 select * from unrounded
 union all
 select * from unbalanced
+union all
+select * from quality

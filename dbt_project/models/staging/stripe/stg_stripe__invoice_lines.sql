@@ -13,6 +13,9 @@ renamed as (
         customer as stripe_customer_id,
         upper(currency) as currency,
         amount as amount_cents,
+        {#- what the line's discounts take off its amount (Stripe's amount is before discounts and tax) -#}
+        coalesce(list_sum(cast(json_extract(object_json, '$.discount_amounts[*].amount') as bigint[])), 0)
+            as discount_amount_cents,
         quantity,
         try_cast(unit_amount_decimal as {{ quantity_type() }}) as unit_amount_decimal,
         price as stripe_price_id,

@@ -1,5 +1,6 @@
 {#- Stripe prices, the current version of each. plan_code: lookup_key, else metadata.meterhouse_plan_code.
-    unit_amount_decimal: the exact unit amount in minor units, as a decimal. -#}
+    unit_amount_decimal: the exact unit amount in minor units, as a decimal. usage_type: licensed or metered
+    (recurring prices). -#}
 with
 
 source as (select * from {{ source('stripe', 'stripe_prices') }}),
@@ -15,6 +16,7 @@ renamed as (
         try_cast(unit_amount_decimal as {{ quantity_type() }}) as unit_amount_decimal,
         recurring_interval,
         recurring_interval_count,
+        json_extract_string(object_json, '$.recurring.usage_type') as usage_type,
         lookup_key,
         plan_code,
         created as created_at,
