@@ -161,6 +161,8 @@ _LABEL_KEYS = {
     "plans": ("code",),
     "charges": ("id", "billable_metric_code"),
     "filters": ("key",),
+    "plan_versions": ("plan_code", "version"),  # plan_versions.yml
+    "overrides": ("subscription_id", "plan_code"),  # overrides.yml
 }
 
 

@@ -22,13 +22,19 @@ Rules (SEMANTICS.md "Invoices", Lago): a coupon discounts an invoice's lines aft
 before tax; a fixed amount is used up across the invoices that follow (``once``: what one invoice does
 not use carries over to the next until the amount is spent; ``recurring``: the full amount on each of the
 next ``frequency_duration`` invoices; ``forever``: on every invoice), never below zero; a percentage
-applies to each invoice it covers (``once``: the first). One coupon per customer at a time in this
-version: a second one applied to the same customer is an error naming both.
+applies to each invoice it covers (``once``: the first).
+
+A customer may hold several coupons. They apply to an invoice one after the other, the oldest applied
+first (Lago): each percentage on what the previous discounts left, each fixed amount up to what is left,
+never below zero (int_fees.sql has the walk). "Oldest" is ``applied_at`` (an entry without one applies from
+the first invoice, so it is the oldest), then the order of ``applied_coupons`` in the file; that order is
+written as ``applied_order`` (1, 2, ... per customer). The same coupon applied twice to one customer is an
+error naming both entries (Lago's ``reusable`` coupons are not supported).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -56,7 +62,7 @@ COUPON_COLUMNS: dict[str, tuple[str, ...]] = {
         "frequency_duration",
         "loaded_at",
     ),
-    "applied_coupons": ("external_customer_id", "coupon_code", "applied_at"),
+    "applied_coupons": ("external_customer_id", "coupon_code", "applied_at", "applied_order"),
 }
 
 
@@ -84,6 +90,7 @@ class AppliedCoupon:
     external_customer_id: str
     coupon_code: str
     applied_at: datetime | None  # naive UTC; None = from the first invoice
+    applied_order: int = 1  # 1, 2, ... among the customer's coupons: the order they apply in
 
 
 @dataclass
@@ -182,7 +189,7 @@ def load_coupons(data_dir: Path, customers: dict[str, str]) -> Coupons:
         coupons[code] = Coupon(code, ctype, amount, currency, rate, frequency,
                                duration if frequency == "recurring" else None)  # fmt: skip
     applied: list[AppliedCoupon] = []
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], int] = {}
     for i, entry in enumerate(raw.get("applied_coupons") or []):
         where = f"{label}: applied_coupons[{i}]"
         if not isinstance(entry, dict):
@@ -204,13 +211,13 @@ def load_coupons(data_dir: Path, customers: dict[str, str]) -> Coupons:
                 f"{where}: coupon {code!r} is in {coupon.amount_currency}, customer {customer!r} is billed in "
                 f"{customers[customer]}"
             )
-        if customer in seen:
+        if (customer, code) in seen:
             problems.append(
-                f"{where}: customer {customer!r} already has coupon {seen[customer]!r}; one coupon per "
-                "customer at a time in this version"
+                f"{where}: coupon {code!r} is already applied to customer {customer!r} "
+                f"(applied_coupons[{seen[customer, code]}]); a coupon applies once per customer"
             )
             continue
-        seen[customer] = code
+        seen[customer, code] = i
         at = entry.get("applied_at")
         try:
             applied_at = parse_timestamp(str(at)) if at is not None else None
@@ -220,7 +227,19 @@ def load_coupons(data_dir: Path, customers: dict[str, str]) -> Coupons:
         applied.append(AppliedCoupon(customer, code, applied_at))
     if problems:
         raise CouponsError(problems)
-    return Coupons(list(coupons.values()), applied)
+    return Coupons(list(coupons.values()), _ordered(applied))
+
+
+def _ordered(applied: list[AppliedCoupon]) -> list[AppliedCoupon]:
+    """Number each customer's coupons in the order they apply: the oldest ``applied_at`` first (none =
+    from the first invoice, the oldest), then file order (the sort is stable)."""
+    ranked = sorted(applied, key=lambda a: (a.applied_at is not None, a.applied_at or datetime.min))
+    counts: dict[str, int] = {}
+    order: dict[tuple[str, str], int] = {}  # (customer, coupon) is unique (checked above)
+    for entry in ranked:
+        counts[entry.external_customer_id] = counts.get(entry.external_customer_id, 0) + 1
+        order[entry.external_customer_id, entry.coupon_code] = counts[entry.external_customer_id]
+    return [replace(a, applied_order=order[a.external_customer_id, a.coupon_code]) for a in applied]
 
 
 def write_coupons(con: duckdb.DuckDBPyConnection, coupons: Coupons, loaded_at: datetime) -> None:
@@ -241,7 +260,8 @@ def write_coupons(con: duckdb.DuckDBPyConnection, coupons: Coupons, loaded_at: d
             for c in coupons.coupons
         ],
         "applied_coupons": [
-            (a.external_customer_id, a.coupon_code, a.applied_at) for a in coupons.applied
+            (a.external_customer_id, a.coupon_code, a.applied_at, a.applied_order)
+            for a in coupons.applied
         ],
     }
     replace_tables(con, COUPON_COLUMNS, rows)

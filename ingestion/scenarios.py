@@ -287,3 +287,30 @@ def write_scenarios(
 ) -> None:
     """Replace the raw scenario tables (empty when there is no scenario), in one transaction."""
     replace_tables(con, SCENARIO_COLUMNS, scenario_rows(scenarios, live, loaded_at))
+
+
+def price_derived_plans(scenarios: list[Scenario], derived: list) -> None:
+    """Extend each scenario to the derived plans (``ingestion/plan_versions.py``, ``ingestion/overrides.py``).
+
+    A scenario is a price book for the catalog's plans. A version of a plan is priced in a scenario by the
+    scenario plan that prices the plan (the scenario replaces the plan's price over all its versions; its
+    charges are matched to the version's, so a version whose charges or filters the scenario plan cannot
+    price is an error naming both); a plan that the scenario leaves unchanged keeps each version's live
+    prices. An overridden subscription's plan keeps its deal (live prices) in every scenario.
+    ``derived``: ``DerivedPlan`` items (base_plan_code, subscription_id, price_version, plan)."""
+    problems: list[str] = []
+    for sc in scenarios:
+        scen_plans = {p.code: (i, p) for i, p in enumerate(sc.plans.plans)}
+        for d in derived:
+            scen_code = sc.live_to_scenario.get(d.base_plan_code)
+            if d.subscription_id is not None or scen_code is None:
+                sc.live_to_scenario[d.plan.code] = None
+                continue
+            i, scen = scen_plans[scen_code]
+            problems += [
+                f"{problem} (pricing version {d.price_version!r} of plan {d.base_plan_code!r})"
+                for problem in _match_charges(sc.file_name, d.plan, scen, i)[1]
+            ]
+            sc.live_to_scenario[d.plan.code] = scen_code
+    if problems:
+        raise CatalogError(problems)

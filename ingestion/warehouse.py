@@ -104,6 +104,16 @@ create table if not exists raw.charge_filters (
     properties json not null,
     invoice_display_name varchar
 );
+create table if not exists raw.plan_derivations (
+    plan_code varchar primary key,  -- a code of raw.plans (ingestion/plan_versions.py, ingestion/overrides.py)
+    base_plan_code varchar not null,  -- its plan in catalog.yml
+    price_version varchar,  -- plan_versions.yml version (null = catalog.yml's prices)
+    version_effective_from date,
+    subscription_id varchar,  -- overrides.yml: the subscription whose deal it is (null = every subscription)
+    override_effective_from date,
+    source_file varchar not null,
+    loaded_at timestamp not null
+);
 create table if not exists raw.scenarios (
     scenario varchar primary key,
     file_name varchar not null,
@@ -153,9 +163,11 @@ create table if not exists raw.coupons (
     loaded_at timestamp not null
 );
 create table if not exists raw.applied_coupons (
-    external_customer_id varchar primary key,
+    external_customer_id varchar not null,
     coupon_code varchar not null,
-    applied_at timestamp
+    applied_at timestamp,
+    applied_order integer not null,  -- 1, 2, ... per customer: the order its coupons apply in
+    primary key (external_customer_id, coupon_code)
 );
 create table if not exists raw.credit_grants (
     grant_id varchar primary key,
@@ -236,6 +248,20 @@ alter table raw.run_context add column if not exists publish_from varchar;
 """
 
 
+def _drop_one_coupon_table(con: duckdb.DuckDBPyConnection) -> None:
+    """raw.applied_coupons was keyed by customer (one coupon each) before customers could hold several.
+    Its rows are rewritten from DIR/coupons.yml by every account load, so an old table (no
+    applied_order) is dropped and created again with the new key."""
+    (old,) = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'raw' and table_name = 'applied_coupons' and not exists ("
+        "select 1 from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'raw' and table_name = 'applied_coupons' and column_name = 'applied_order')"
+    ).fetchone()
+    if old:
+        con.execute("drop table raw.applied_coupons")
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Every raw table, including the Stripe ones (empty when Stripe is not configured), so the dbt
     models over them always build."""
@@ -244,6 +270,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     from ingestion.stripe_sync.merge import MERGE_DDL
     from ingestion.stripe_sync.tables import STRIPE_RAW_DDL
 
+    _drop_one_coupon_table(con)
     con.execute(RAW_DDL)
     con.execute(RAW_MIGRATIONS)
     con.execute(STRIPE_RAW_DDL)

@@ -358,7 +358,12 @@ def main(argv: list[str] | None = None) -> int:
         help="price a usage file (JSON Lines events) for one subscription period of a catalog's plan",
     )
     quo.add_argument("--catalog", type=Path, required=True)
-    quo.add_argument("--plan", required=True, help="the plan code")
+    quo.add_argument(
+        "--plan",
+        required=True,
+        help="the plan code (the period picks its price version, plan_versions.yml next to the catalog), "
+        "or a version's code <plan>@<version>",
+    )
     quo.add_argument(
         "--usage", type=Path, required=True, help="events in the event contract (.jsonl)"
     )

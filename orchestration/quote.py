@@ -14,6 +14,13 @@ The period of a case:
 The quote prices a steady-state period: the plan's trial days do not apply (a trial is a property of a
 customer's first period, not of a price). The customer is in UTC and the plan's currency.
 
+Price versions (``plan_versions.yml`` next to the catalog file, or ``versions=`` with a Catalog): with a
+catalog plan code, the period picks the version as the warehouse does (the latest whose effective date is
+at or before the period's start, in the case's timezone), so a quote of a period equals its bill; a
+version's code (``pro_usd@2026-09``) prices that version whatever the period. The lines' charge ids and
+the quote's ``priced_plan`` name the version that priced them. Subscription deals (``overrides.yml``) are
+not quoted: a deal belongs to a subscription; write it as a plan of a catalog to quote it.
+
 Events are rewritten to the case's customer (a quote prices one subscription; every event of the file
 counts, whatever customer id it names, and a file naming several customers is refused). Events outside the
 period, quarantined rows and events that could not be priced are counted in `events`, never dropped silently.
@@ -23,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -31,8 +38,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ingestion.accounts import Accounts, Customer, Subscription, parse_timestamp, write_accounts
-from ingestion.catalog import Catalog, load_catalog, write_catalog
+from ingestion.catalog import Catalog, load_catalog
 from ingestion.events.intake import load_event_files
+from ingestion.plan_versions import PlanVersion, load_plan_versions, write_priced_catalog
 from ingestion.warehouse import ensure_raw_schema, write_run_context
 
 from .scratch import scratch_warehouse
@@ -97,6 +105,7 @@ class Quote:
     period_end: datetime
     lines: list[QuoteLine] = field(default_factory=list)
     events: dict[str, Any] = field(default_factory=dict)
+    priced_plan: str | None = None  # the plan (or price version) that priced the period
 
     @property
     def total_cents(self) -> int:
@@ -105,6 +114,7 @@ class Quote:
     def as_json(self) -> dict[str, Any]:
         return {
             "plan": self.plan_code,
+            "priced_plan": self.priced_plan,
             "currency": self.currency,
             "period": {"start": _iso(self.period_start), "end": _iso(self.period_end)},
             "lines": [line.as_json() for line in self.lines],
@@ -210,15 +220,32 @@ def _events_of(case: QuoteCase, events_dir: Path, index: int) -> Path:
 
 
 def quote_many(
-    catalog: Path | Catalog, cases: list[QuoteCase], *, keep_dir: Path | None = None
+    catalog: Path | Catalog,
+    cases: list[QuoteCase],
+    *,
+    keep_dir: Path | None = None,
+    versions: list[PlanVersion] | None = None,
 ) -> dict[str, Quote]:
-    """Price every case in one scratch warehouse and one dbt build; returns quotes by case key."""
+    """Price every case in one scratch warehouse and one dbt build; returns quotes by case key.
+
+    ``catalog``: a catalog file (its folder's ``plan_versions.yml`` is read too) or a Catalog (with
+    ``versions``, if any)."""
     if not cases:
         return {}
     if len({c.key for c in cases}) != len(cases):
         raise QuoteError("quote case keys must be unique")
-    cat = load_catalog(Path(catalog)) if not isinstance(catalog, Catalog) else catalog
-    plans = {p.code: p for p in cat.plans}
+    if isinstance(catalog, Catalog):
+        cat = catalog
+    else:
+        cat = load_catalog(Path(catalog))
+        if versions is None:
+            versions = load_plan_versions(Path(catalog).parent, cat)
+    # the steady-state price: no trial (see the module docstring)
+    derived = [
+        replace(v.derived, plan=v.derived.plan.model_copy(update={"trial_period": 0}))
+        for v in versions or []
+    ]
+    plans = {p.code: p for p in cat.plans} | {d.plan.code: d.plan for d in derived}
     for case in cases:
         try:
             ZoneInfo(case.timezone)
@@ -229,7 +256,6 @@ def quote_many(
         if case.plan_code not in plans:
             known = ", ".join(sorted(plans)) or "none"
             raise QuoteError(f"plan {case.plan_code!r} is not in the catalog (plans: {known})")
-    # the steady-state price: no trial (see the module docstring)
     priced = cat.model_copy(
         update={"plans": [p.model_copy(update={"trial_period": 0}) for p in cat.plans]}
     )
@@ -244,7 +270,7 @@ def quote_many(
         try:
             ensure_raw_schema(con)
             now = datetime.now(UTC).replace(tzinfo=None)
-            write_catalog(con, priced, now)
+            write_priced_catalog(con, priced, derived, now)
             # events first: the default period comes from the earliest event of the case
             far = now + timedelta(days=36600)  # nothing is "in the future" for a quote
             intake = load_event_files(con, events_dir, loaded_at=far, future_margin=timedelta(0))
@@ -361,6 +387,15 @@ def _read_quotes(scratch, cases, periods, plans, loads) -> dict[str, Quote]:
                 for r in rows
             ]
             outcomes = _outcomes(con, loads[case.key], customer, start, end)
+            priced_by = [
+                r[0]
+                for r in con.execute(
+                    "select distinct plan_code from intermediate.int_billing_periods "
+                    "where subscription_id = ? and service_start_at >= ? and service_end_at <= ? "
+                    "order by 1",
+                    [customer, start, end],
+                ).fetchall()
+            ]
             quotes[case.key] = Quote(
                 key=case.key,
                 plan_code=case.plan_code,
@@ -369,6 +404,7 @@ def _read_quotes(scratch, cases, periods, plans, loads) -> dict[str, Quote]:
                 period_end=end,
                 lines=lines,
                 events=outcomes,
+                priced_plan=", ".join(priced_by) or None,
             )
         return quotes
     finally:
@@ -445,8 +481,13 @@ def render_quote(quote: Quote) -> str:
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(5)]
     fmt = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
     out = [
-        f"Quote: plan {quote.plan_code}, {_iso(quote.period_start)} .. {_iso(quote.period_end)} "
-        f"({quote.currency})",
+        f"Quote: plan {quote.plan_code}"
+        + (
+            f" (priced by {quote.priced_plan})"
+            if quote.priced_plan and quote.priced_plan != quote.plan_code
+            else ""
+        )
+        + f", {_iso(quote.period_start)} .. {_iso(quote.period_end)} ({quote.currency})",
         "",
         fmt.format(*head),
         fmt.format(*("-" * w for w in widths)),

@@ -53,8 +53,47 @@ def scenario_quotes(dbt_manifest):
         QuoteCase(
             "trial", "trial_usd", [], "2026-09-01T00:00:00Z"
         ),  # no events: the period is given
+        # price versions (tests/fixtures/scenarios/plan_versions.yml, read next to the catalog): adv_usd is
+        # 120.00 and 0.01 a call, its version 2026-10 130.00 and 0.02 from the periods starting on or after
+        # 2026-09-15 (local); the "adv" case above is September's period, at the catalog's prices
+        QuoteCase("adv_oct", "adv_usd", ADV_CALLS, "2026-10-01T00:00:00Z"),
+        QuoteCase("adv_pinned", "adv_usd@2026-10", [], "2026-09-01T00:00:00Z"),
+        QuoteCase("adv_tokyo", "adv_usd", [], "2026-09-15T00:00:00+09:00", timezone="Asia/Tokyo"),
     ]
     return quote_many(SCENARIOS / "catalog.yml", cases)
+
+
+ADV_CALLS = [
+    {"event_id": f"q{n}", "customer_id": "x", "metric": "api_calls",
+     "timestamp": "2026-10-02T00:00:00Z", "properties": {}}
+    for n in range(2)
+]  # fmt: skip
+
+
+def test_the_period_picks_the_price_version_unless_one_is_named(scenario_quotes):
+    # September's period started Sep 1, before 2026-09-15: the catalog's 120.00 + 3 x 0.01
+    assert (scenario_quotes["adv"].total_cents, scenario_quotes["adv"].priced_plan) == (
+        12000 + 3,
+        "adv_usd",
+    )
+    # October: version 2026-10, 130.00 + 2 calls x 0.02 = 130.04, its lines named after the version
+    oct_ = scenario_quotes["adv_oct"].as_json()
+    assert (oct_["total_cents"], oct_["plan"], oct_["priced_plan"]) == (
+        13000 + 4,
+        "adv_usd",
+        "adv_usd@2026-10",
+    )
+    calls = [line for line in oct_["lines"] if line["metric"] == "api_calls"]
+    assert [(c["charge"], c["units"], c["amount_cents"]) for c in calls] == [
+        ("adv_usd@2026-10.api_calls", "2", 4)
+    ]
+    # a version's code prices that version whatever the period
+    assert scenario_quotes["adv_pinned"].total_cents == 13000
+    # the effective date is local: Sep 15 00:00 in Tokyo (Sep 14 15:00 UTC) starts a period at the version
+    assert (scenario_quotes["adv_tokyo"].total_cents, scenario_quotes["adv_tokyo"].priced_plan) == (
+        13000,
+        "adv_usd@2026-10",
+    )
 
 
 @pytest.mark.parametrize(

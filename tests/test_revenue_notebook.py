@@ -100,8 +100,8 @@ def test_notebook_runs_and_shows_the_hand_computed_months(warehouse_dir, tmp_pat
     nb = execute(warehouse_dir, tmp_path / "revenue_overview.ipynb")
     assert not errors(nb)
     # by hand (tests/test_revenue_report.py): August 800.54 = committed 800.00 + usage 0.54, 4 customers, all
-    # new business; September 1752.7636 -> 1752.76 (committed 1677.50, usage 75.2636 -> 75.26), 12 customers,
-    # + 952.2236 -> 952.22; October: the drafts so far, shown but not final
+    # new business; September 1730.4036 -> 1730.40 (committed 1655.15, usage 75.2536 -> 75.25), 12 customers,
+    # + 929.8636 -> 929.86; October: the drafts so far, shown but not final
     summary = {row["month"]: row for row in displayed_table(nb, "summary")}
     assert summary["2026-08"] == {
         "month": "2026-08",
@@ -116,10 +116,10 @@ def test_notebook_runs_and_shows_the_hand_computed_months(warehouse_dir, tmp_pat
         "month": "2026-09",
         "final": "no",
         "customers": "12",
-        "mrr": "1752.76",
-        "committed": "1677.50",
-        "usage": "75.26",
-        "net_change": "952.22",
+        "mrr": "1730.40",
+        "committed": "1655.15",
+        "usage": "75.25",
+        "net_change": "929.86",
     }
     assert summary["2026-10"]["final"] == "no"
     images = [o for o in outputs(nb) if "image/png" in o.get("data", {})]

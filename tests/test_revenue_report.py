@@ -23,17 +23,24 @@ End of September (customers' local months):
                  Sep 11: pro 200.00 x 30/20 = 300.00, usage 0.0005 x 30/20 -> 0.00: +199.95
                                                                                   300.00   expansion +200.00
   cus_downgrade  still pro until the end of September                             300.00
-  cus_adv        120.00 + 0.03                                                    120.03   new business
-  cus_trial      in force from the trial's end (Sep 11): (20.666666666667 - 5.00 coupon) x 30/20 -> 23.50
-                                                                                   23.50   new business
+  cus_adv        120.00 + 0.03 (plan_versions.yml's adv_usd@2026-10 prices October's period, not September's)
+                                                                                  120.03   new business
+  cus_trial      in force from the trial's end (Sep 11); coupons.yml: 5.00 (welcome5) and 10% of what is left
+                 15.67 = 1.567 -> 1.57 (loyal10), one discount line each: the invoice's discount 6.57 goes to
+                 its one fee line: (62/3 - 6.57) x 30/20 = 42.29/2 = 21.145 -> 21.15 (half away)
+                                                                                   21.15   new business
   cus_ended      Sep 1 - Sep 20 12:00: 66.666666666667 x 30/20 -> 100.00, then no line in force
                                                                                     0.00   new business
                                                                                            +100.00, churn -100.00
-  cus_ambiguous  two base fees 200.00 + am2 0.015 -> 0.02                         200.02   new business
+  cus_ambiguous  sub_a 100.00 + sub_b's deal (overrides.yml) 80.00 + am2 at the deal's 0.01
+                                                                                  180.01   new business
   cus_anniv      Sep 15 - Oct 15: 100.00 + 0.015 -> 0.02 (no change on Sep 15)    100.02
   cus_corr       100.00 + 6 GB x 0.25                                             101.50   new business
-  USD 1718.75 + 34.0136 = 1752.7636; committed 1643.50 + 5000 x 0.0068 = 1677.50; usage 75.2636.
-  800.54 + new business 786.6636 + expansion 265.56 - churn 100.00 = 1752.7636.
+  USD 1696.39 + 34.0136 = 1730.4036; committed 1621.15 + 5000 x 0.0068 = 1655.15; usage 75.2536.
+  (101.07 + 100.03 + 366.08 + 6.50 + 300.00 + 300.00 + 120.03 + 21.15 + 0 + 180.01 + 100.02 + 101.50 = 1696.39;
+  committed: 100 + 100 + 300 + 300 + 300 + 120 + 21.15 + 180 + 100 + 100 = 1621.15.)
+  new business 101.07 + 100.03 + 34.0136 + 6.50 + 120.03 + 21.15 + 100.00 (cus_ended) + 180.01 + 101.50
+  = 764.3036; 800.54 + 764.3036 + expansion 265.56 - churn 100.00 = 1730.4036.
 """
 
 from __future__ import annotations
@@ -75,16 +82,16 @@ def test_september_kpis_are_the_hand_computed_ones(scenarios_dir, capsys):
     assert k["reporting_currency"] == "USD"
     # cus_anniv's Sep 15 - Oct 15 lines are drafts on Oct 5: September is not final yet
     assert k["is_final"] is False
-    assert (k["mrr"], k["committed_mrr"], k["usage_mrr"]) == ("1752.7636", "1677.5", "75.2636")
-    assert k["arr"] == "21033.1632"  # 1752.7636 x 12
+    assert (k["mrr"], k["committed_mrr"], k["usage_mrr"]) == ("1730.4036", "1655.15", "75.2536")
+    assert k["arr"] == "20764.8432"  # 1730.4036 x 12
     assert (k["customers"], k["customers_at_start"]) == (12, 4)  # 13 customers, cus_ended churned
-    assert k["arpa"] == "146.063633333333"  # 1752.7636 / 12
+    assert k["arpa"] == "144.2003"  # 1730.4036 / 12
     assert k["mrr_at_start"] == "800.54"
-    assert (k["new_business_mrr"], k["new_customers"]) == ("786.6636", 9)
+    assert (k["new_business_mrr"], k["new_customers"]) == ("764.3036", 9)
     assert (k["expansion_mrr"], k["expanded_customers"]) == ("265.56", 2)
     assert (k["contraction_mrr"], k["reactivation_mrr"], k["fx_impact"]) == ("0", "0", "0")
     assert (k["churn_mrr"], k["churned_customers"]) == ("-100", 1)
-    assert k["net_mrr_change"] == "952.2236"  # 1752.7636 - 800.54
+    assert k["net_mrr_change"] == "929.8636"  # 1730.4036 - 800.54
     assert k["customer_churn_rate"] == "0.25"  # 1 / 4 (cus_ended was not a customer at start)
     assert k["gross_mrr_churn_rate"] == ratio12("100", "800.54")  # (churn 100 + contraction 0)
     assert k["net_mrr_churn_rate"] == ratio12("-165.56", "800.54")  # 100 - 265.56
@@ -110,8 +117,8 @@ def test_the_text_report_rounds_for_display(scenarios_dir, capsys):
     lines = {
         line.split("  ")[1].strip(): line for line in out.splitlines() if line.startswith("  ")
     }
-    assert "1,752.76" in lines["MRR"] and "committed 1,677.50, usage 75.26" in lines["MRR"]
-    assert "+786.66" in lines["New business"]
+    assert "1,730.40" in lines["MRR"] and "committed 1,655.15, usage 75.25" in lines["MRR"]
+    assert "+764.30" in lines["New business"]
     assert "-100.00" in lines["Churn"]
     assert "25.00 %" in lines["Customer churn rate"]
     assert "12.49 %" in lines["Gross MRR churn"]  # 100 / 800.54 = 0.124916

@@ -1,6 +1,7 @@
 """The whole pipeline (Dagster: files -> raw -> dbt -> issued invoices -> snapshot) on hand-computed scenarios.
 
-Every expected figure below is worked out by hand from tests/fixtures/scenarios (catalog.yml, the CSVs and
+Every expected figure below is worked out by hand from tests/fixtures/scenarios (catalog.yml, its price
+version plan_versions.yml, the deal in overrides.yml, coupons.yml, taxes.yml, the CSVs and
 landing/events/2026-09-usage.jsonl); the arithmetic is in the comments. The billing clock is pinned to
 2026-10-05T00:00Z with a 72 h grace period, so every September invoice is issued.
 """
@@ -43,15 +44,21 @@ EXPECTED_ISSUED_TOTALS = {
     # a month pays each (tests/test_credits_scenarios.py)
     "inv_cus_downgrade_20260901": 30000 - 30000,
     "inv_cus_downgrade_20261001": 30000 - 30000,
-    # pay in advance: September's fee on Sep 1; on Oct 1 September's usage 3 x 0.01 and October's fee
+    # pay in advance: September's fee on Sep 1 (120.00: the period started Sep 1, before plan_versions.yml's
+    # adv_usd@2026-10, effective 2026-09-15); on Oct 1 September's usage in arrears at September's catalog price
+    # 3 x 0.01 = 0.03 and October's fee in advance at the version (its period starts Oct 1 >= Sep 15): 130.00
     "inv_cus_adv_20260901": 12000,
-    "inv_cus_adv_20261001": 3 + 12000,
-    # 10 trial days free: 20/30 x 31.00 = 20.666.. -> 20.67; coupons.yml: a 5.00 welcome coupon -> 15.67
-    "inv_cus_trial_20261001": 2067 - 500,
+    "inv_cus_adv_20261001": 3 + 13000,
+    # 10 trial days free: 20/30 x 31.00 = 20.666.. -> 20.67; coupons.yml, oldest applied first: the 5.00
+    # welcome coupon (no applied_at: from the first invoice) -> 15.67 left, then loyal10 (applied Sep 15)
+    # 10% of 15.67 = 1.567 -> 1.57 -> 14.10
+    "inv_cus_trial_20261001": 2067 - 500 - 157,
     # ended Sep 20 at noon: days Sep 1..20 = 20/30 x 100.00 = 66.67, invoiced on Sep 20
     "inv_cus_ended_20260920": 6667,
-    # two subscriptions: two base fees; am2 names sub_b: 0.015 -> 0.02; am1 names none and is ambiguous
-    "inv_cus_ambiguous_20261001": 10000 + 10000 + 2,
+    # two subscriptions on basic_usd: sub_a at the catalog's 100.00; sub_b has a deal (overrides.yml): 80.00,
+    # api calls at 0.01, so am2 (names sub_b) 1 x 0.01 = 0.01 (0.015 -> 0.02 without the deal); am1 names
+    # none and is ambiguous
+    "inv_cus_ambiguous_20261001": 10000 + 8000 + 1,
     # anniversary Aug 15: first period Aug 15 - Sep 15 holds an1 (Sep 14 23:59:59)
     "inv_cus_anniv_20260915": 10000 + 2,
     # c1 (10 GB) replaced by c3 (6 GB), c2 voided by c4: 6 x 0.25 = 1.50
@@ -162,6 +169,42 @@ def test_an_invoice_line_traces_to_its_events(scenarios_dir):
         ("b8", "2.25"),
         ("b9", "0.125"),
     ]
+
+
+def test_a_line_names_the_price_version_and_the_deal_that_made_it(scenarios_dir):
+    """plan_code and charge_id of an issued line are the derived plan's (plan_versions.yml, overrides.yml);
+    stg_catalog__plan_derivations says which catalog plan, version and subscription deal that is."""
+    rows = query(
+        scenarios_dir / "warehouse.read.duckdb",
+        """
+        select l.invoice_id, l.subscription_id, l.fee_type, l.charge_id, l.plan_code, d.base_plan_code,
+               d.price_version, d.version_effective_from::varchar, d.override_subscription_id, l.amount_cents
+        from billing.fct_issued_invoice_lines as l
+        join staging.stg_catalog__plan_derivations as d using (plan_code)
+        where l.invoice_id in ('inv_cus_adv_20260901', 'inv_cus_adv_20261001', 'inv_cus_ambiguous_20261001')
+          and (l.fee_type = 'subscription' or l.billable_metric_code in ('users', 'api_calls'))
+          and l.amount_cents <> 0
+        order by l.invoice_id, l.subscription_id, l.fee_type
+        """,
+    )
+    assert rows == [
+        # adv_usd (pay in advance): September's fee at the catalog's 120.00; on Oct 1, September's calls in
+        # arrears at the catalog's 0.01 (3 x 0.01) and October's fee in advance at version 2026-10 (effective
+        # 2026-09-15, so from the period starting Oct 1): one invoice, two prices, each line naming its own
+        ("inv_cus_adv_20260901", "sub_adv", "subscription", None, "adv_usd", "adv_usd", None, None, None,
+         12000),
+        ("inv_cus_adv_20261001", "sub_adv", "charge", "adv_usd.api_calls", "adv_usd", "adv_usd", None, None,
+         None, 3),
+        ("inv_cus_adv_20261001", "sub_adv", "subscription", None, "adv_usd@2026-10", "adv_usd", "2026-10",
+         "2026-09-15", None, 13000),
+        # the same plan, two subscriptions: sub_a at the catalog's price, sub_b at its deal
+        ("inv_cus_ambiguous_20261001", "sub_a", "subscription", None, "basic_usd", "basic_usd", None, None,
+         None, 10000),
+        ("inv_cus_ambiguous_20261001", "sub_b", "charge", "basic_usd~sub_b.api_calls", "basic_usd~sub_b",
+         "basic_usd", None, None, "sub_b", 1),
+        ("inv_cus_ambiguous_20261001", "sub_b", "subscription", None, "basic_usd~sub_b", "basic_usd", None,
+         None, "sub_b", 8000),
+    ]  # fmt: skip
 
 
 def test_drafts_follow_the_data_and_are_not_issued(scenarios_dir):

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from ingestion.accounts import load_accounts, write_accounts
-from ingestion.catalog import load_catalog, write_catalog
+from ingestion.catalog import load_catalog
 from ingestion.coupons import load_coupons, write_coupons
 from ingestion.credits import load_credits, write_credits
 from ingestion.events.intake import load_event_files
-from ingestion.scenarios import load_scenarios, write_scenarios
+from ingestion.overrides import load_derived_plans
+from ingestion.plan_versions import write_priced_catalog
+from ingestion.scenarios import load_scenarios, price_derived_plans, write_scenarios
 from ingestion.stripe_sync.merge import merge_stripe_subscriptions, write_merge_outcomes
 from ingestion.taxes import load_taxes, write_taxes
 from ingestion.warehouse import ensure_raw_schema
@@ -30,6 +32,7 @@ CATALOG_TABLES = [
     "plans",
     "charges",
     "charge_filters",
+    "plan_derivations",
 ]
 SCENARIO_TABLES = ["scenarios", "scenario_plans", "scenario_charges", "scenario_charge_filters"]
 ACCOUNT_TABLES = [
@@ -64,20 +67,23 @@ def _now() -> datetime:
     name="catalog_files",
     specs=_specs(
         CATALOG_TABLES + SCENARIO_TABLES,
-        "The pricing catalog (DIR/catalog.yml, Lago's shapes) and the pricing scenarios "
+        "The pricing catalog (DIR/catalog.yml, Lago's shapes), its price versions (DIR/plan_versions.yml) "
+        "and subscription deals (DIR/overrides.yml) as derived plans, and the pricing scenarios "
         "(DIR/scenarios/*.yml, alternative price books over it), validated and loaded.",
     ),
     pool=POOL,
 )
 def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
     catalog = load_catalog(warehouse.path / "catalog.yml")
+    derived = load_derived_plans(warehouse.path, catalog)
     scenarios = load_scenarios(warehouse.path, catalog)
+    price_derived_plans(scenarios, derived)
     with warehouse.writing():
         con = warehouse.connect()
         try:
             now = _now()
-            write_catalog(con, catalog, now)
-            write_scenarios(con, scenarios, catalog, now)
+            priced = write_priced_catalog(con, catalog, derived, now)
+            write_scenarios(con, scenarios, priced, now)
         finally:
             con.close()
     for warning in getattr(catalog, "warnings", []) or []:
@@ -86,6 +92,7 @@ def catalog_files(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "billable_metrics": len(catalog.billable_metrics),
         "plans": len(catalog.plans),
         "charges": sum(len(p.charges) for p in catalog.plans),
+        "derived_plans": dg.MetadataValue.text(", ".join(d.plan.code for d in derived) or "none"),
         "scenarios": dg.MetadataValue.text(", ".join(s.name for s in scenarios) or "none"),
     }
     for table in CATALOG_TABLES + SCENARIO_TABLES:

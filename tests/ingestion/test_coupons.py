@@ -71,7 +71,34 @@ def test_every_problem_is_named(tmp_path):
         "coupons.yml: coupons[4] (code 'e'): coupon_type must be one of fixed_amount, percentage (got 'free_lunch')",
         "coupons.yml: applied_coupons[0]: customer 'ghost' is not in landing/customers.csv",
         "coupons.yml: applied_coupons[1]: coupon 'd' is in USD, customer 'c2' is billed in EUR",
-        "coupons.yml: applied_coupons[3]: customer 'c1' already has coupon 'd'; one coupon per customer at a "
-        "time in this version",
+        "coupons.yml: applied_coupons[3]: coupon 'd' is already applied to customer 'c1' "
+        "(applied_coupons[2]); a coupon applies once per customer",
         "coupons.yml: applied_coupons[4]: coupon 'zzz' is not defined under coupons",
+    ]
+
+
+def test_a_customer_holds_several_coupons_applied_oldest_first(tmp_path):
+    """applied_order: an entry without applied_at applies from the first invoice (the oldest), then by
+    applied_at, file order breaking ties; numbered per customer."""
+    write(
+        tmp_path,
+        "coupons:\n"
+        "  - {code: five, coupon_type: fixed_amount, amount_cents: 500, amount_currency: USD}\n"
+        "  - {code: tenpct, coupon_type: percentage, percentage_rate: 10, frequency: forever}\n"
+        "  - {code: late, coupon_type: percentage, percentage_rate: 5}\n"
+        "  - {code: tie, coupon_type: percentage, percentage_rate: 1}\n"
+        "applied_coupons:\n"
+        "  - {external_customer_id: c1, coupon_code: late, applied_at: '2026-10-01T00:00:00Z'}\n"
+        "  - {external_customer_id: c1, coupon_code: five, applied_at: '2026-09-01T00:00:00Z'}\n"
+        "  - {external_customer_id: c2, coupon_code: tenpct}\n"
+        "  - {external_customer_id: c1, coupon_code: tenpct}\n"
+        "  - {external_customer_id: c1, coupon_code: tie, applied_at: '2026-10-01T00:00:00Z'}\n",
+    )
+    applied = load_coupons(tmp_path, {"c1": "USD", "c2": "USD"}).applied
+    assert [(a.external_customer_id, a.coupon_code, a.applied_order) for a in applied] == [
+        ("c1", "late", 3),
+        ("c1", "five", 2),
+        ("c2", "tenpct", 1),
+        ("c1", "tenpct", 1),
+        ("c1", "tie", 4),
     ]

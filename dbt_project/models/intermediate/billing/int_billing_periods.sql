@@ -6,6 +6,8 @@
   Day counts are local calendar days: days_in_period for the full period; service_days = local days the
   window touches (inclusive, SEMANTICS.md: started 2022-03-15 on a monthly plan -> 17 of 31); trial days
   are not billable.
+  plan_code is the plan that prices the window (see `priced` below): the catalog plan of the phase
+  (base_plan_code), or its price version or the subscription's deal on it.
 -#}
 with
 
@@ -96,9 +98,42 @@ counted as (
         end as billable_days
     from windows
     where service_end_at > service_start_at
+),
+
+{#-
+  The price of each window (DIR/plan_versions.yml, DIR/overrides.yml; stg_catalog__plan_derivations): of
+  the derived plans of the phase's catalog plan, the latest price version whose effective_from (00:00
+  local) is at or before the start of the window's billing period, and, when the subscription has a deal
+  on that plan in force at that start, the deal on that version. A price change or a deal never splits a
+  period: a period that started before keeps its price to its end. Without derived plans (no row), the
+  catalog plan.
+-#}
+priced as (
+    select
+        c.subscription_id,
+        c.service_start_at,
+        arg_max(
+            d.plan_code,
+            [
+                coalesce(date_diff('day', date '1970-01-01', d.version_effective_from), -1000000),
+                case when d.override_subscription_id is null then 0 else 1 end
+            ]
+        ) as priced_plan_code
+    from counted as c
+    inner join {{ ref('stg_catalog__plan_derivations') }} as d
+        on d.base_plan_code = c.plan_code
+        and (d.version_effective_from is null
+             or cast(d.version_effective_from as timestamp) <= c.period_start_local)
+        and (d.override_subscription_id is null
+             or (d.override_subscription_id = c.subscription_id
+                 and (d.override_effective_from is null
+                      or cast(d.override_effective_from as timestamp) <= c.period_start_local)))
+    group by c.subscription_id, c.service_start_at
 )
 
 select
-    subscription_id || '/' || strftime(service_start_at, '%Y%m%dT%H%M%S') as service_window_id,
-    *
-from counted
+    c.subscription_id || '/' || strftime(c.service_start_at, '%Y%m%dT%H%M%S') as service_window_id,
+    c.* replace (coalesce(p.priced_plan_code, c.plan_code) as plan_code),
+    c.plan_code as base_plan_code
+from counted as c
+left join priced as p using (subscription_id, service_start_at)

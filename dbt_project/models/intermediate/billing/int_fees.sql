@@ -7,7 +7,8 @@
                   at its start (so the invoice at the end of P carries P's usage and P+1's base fee).
     spending_minimum  the shortfall of a charge below its prorated min_amount_cents (below)
     minimum_commitment  the shortfall of a window's fees below the plan's prorated minimum commitment
-    discount      a coupon's discount on an invoice, negative, before tax (below)
+    discount      a coupon's discount on an invoice (one line per coupon, in the order they apply),
+                  negative, before tax (below)
     tax           one line per invoice: the customer's rate on each line, summed unrounded (below)
     charge        the charge model applied to the meter's units (standard, package, graduated, volume,
                   graduated_percentage; a filter's line is priced with the filter's properties), exact,
@@ -177,14 +178,22 @@ fees_before_discount as (
 ),
 
 {#-
-  Coupons (DIR/coupons.yml, Lago; one per customer in this version): after the true-ups, before tax,
-  one discount line per invoice it covers (negative), never more than the invoice's subtotal. The
-  invoices a coupon covers are the customer's invoices with a positive subtotal issued at or after
-  applied_at, in issue order:
-    fixed_amount  once: the amount is used up across them (each takes what is left, up to its subtotal);
-                  recurring: up to the amount on each of the first frequency_duration; forever: on each
-    percentage    subtotal x rate / 100 on the first (once), the first frequency_duration (recurring)
-                  or each (forever); rounded once as its line
+  Coupons (DIR/coupons.yml, Lago): after the true-ups, before tax, one negative discount line per coupon
+  and invoice it applies to. The invoices a coupon can apply to are the customer's invoices with a positive
+  subtotal issued at or after its applied_at, in issue order. A customer's coupons apply to an invoice one
+  after the other in applied_order (the oldest applied first, as Lago's applied-coupons loop), each on what
+  the discounts before it left of the invoice (`left_cents`, whole minor units):
+    percentage    left x rate / 100, rounded once as its line
+    fixed_amount  up to what is left: once, the amount is used up across invoices (each takes what remains
+                  of it, up to what is left); recurring and forever, up to the amount on each invoice
+  never below zero. A coupon applies to an invoice only while something is left of it (an invoice the
+  earlier coupons brought to zero does not use a later one up, as Lago) and while its frequency allows:
+  once = a percentage's first invoice, a fixed amount's until it is spent; recurring = the first
+  frequency_duration invoices it applied to; forever = every invoice.
+  Each step depends on the one before on the same invoice (what is left) and on the same coupon's earlier
+  invoices (uses, what is left of a fixed amount), so the steps (invoice in issue order, then coupon) are
+  walked by a recursive CTE per scenario and customer, carrying per coupon (position coupon_seq in lists)
+  the invoices it applied to and what is left of its amount.
   The discount lowers the tax base (tax is per line after discount, and a discount allocated to the lines
   in proportion to their amounts lowers their unrounded taxes by exactly rate x discount).
 -#}
@@ -204,24 +213,125 @@ invoice_subtotals as (
     group by all
 ),
 
-couponed_invoices as (
+customer_coupons as (
     select
-        s.*,
+        *,
+        row_number() over (
+            partition by customer_id order by applied_order, applied_at nulls first, coupon_code
+        ) as coupon_seq
+    from {{ ref('stg_accounts__applied_coupons') }}
+),
+
+{#- per customer, one list entry per coupon (by coupon_seq): invoices applied to, what is left of a fixed once -#}
+coupon_start as (
+    select
+        customer_id,
+        list(cast(0 as bigint) order by coupon_seq) as uses,
+        list(
+            cast(case when coupon_type = 'fixed_amount' and frequency = 'once' then amount_cents else 0 end as bigint)
+            order by coupon_seq
+        ) as balances
+    from customer_coupons
+    group by customer_id
+),
+
+coupon_steps as (
+    select
+        s.scenario,
+        s.customer_id,
+        s.invoice_id,
+        s.service_window_id,
+        s.issue_at,
+        s.subtotal_cents,
+        s.minor_unit_exponent,
+        c.coupon_seq,
         c.coupon_code,
         c.coupon_type,
         c.amount_cents as coupon_cents,
         c.percentage_rate,
         c.frequency,
         c.frequency_duration,
-        row_number() over by_customer as invoice_seq,
-        sum(s.subtotal_cents) over by_customer as running_subtotal_cents
+        row_number() over (
+            partition by s.scenario, s.customer_id order by s.issue_at, s.invoice_id, c.coupon_seq
+        ) as step,
+        row_number() over (partition by s.scenario, s.invoice_id order by c.coupon_seq) = 1 as is_first_on_invoice
     from invoice_subtotals as s
-    inner join {{ ref('stg_accounts__applied_coupons') }} as c using (customer_id)
+    inner join customer_coupons as c using (customer_id)
     where s.subtotal_cents > 0 and (c.applied_at is null or s.issue_at >= c.applied_at)
-    window by_customer as (
-        partition by s.scenario, s.customer_id order by s.issue_at, s.invoice_id
-        rows between unbounded preceding and current row
+),
+
+{%- set left_before = "case when s.is_first_on_invoice then s.subtotal_cents else w.left_cents end" %}
+{%- set applies -%}
+    ({{ left_before }} > 0 and case
+        when s.frequency = 'forever' then true
+        when s.frequency = 'recurring' then w.uses[s.coupon_seq] < s.frequency_duration
+        when s.coupon_type = 'percentage' then w.uses[s.coupon_seq] = 0
+        else w.balances[s.coupon_seq] > 0
+    end)
+{%- endset %}
+{%- set discount_cents -%}
+    case
+        when not {{ applies }} then cast(0 as bigint)
+        when s.coupon_type = 'percentage' then {{ to_minor_units(
+            minor_to_major(left_before, 's.minor_unit_exponent')
+            ~ ' * cast(s.percentage_rate as decimal(38, 12)) * cast(0.01 as decimal(3, 2))',
+            's.minor_unit_exponent') }}
+        when s.frequency = 'once' then least(w.balances[s.coupon_seq], {{ left_before }})
+        else least(s.coupon_cents, {{ left_before }})
+    end
+{%- endset %}
+
+coupon_walk as (
+    with recursive walk as (
+        select
+            starts.scenario,
+            starts.customer_id,
+            cast(0 as bigint) as step,
+            cast(null as varchar) as invoice_id,
+            cast(null as varchar) as coupon_code,
+            cast(0 as bigint) as left_before_cents,
+            false as is_applied,
+            cast(0 as bigint) as discount_cents,
+            cast(0 as bigint) as left_cents,
+            cs.uses,
+            cs.balances
+        from (select distinct scenario, customer_id from coupon_steps) as starts
+        inner join coupon_start as cs using (customer_id)
+        union all
+        select
+            w.scenario,
+            w.customer_id,
+            s.step,
+            s.invoice_id,
+            s.coupon_code,
+            {{ left_before }},
+            {{ applies }},
+            {{ discount_cents }},
+            {{ left_before }} - {{ discount_cents }},
+            case
+                when {{ applies }}
+                    then list_concat(w.uses[1:s.coupon_seq - 1], [w.uses[s.coupon_seq] + 1],
+                                     w.uses[s.coupon_seq + 1:len(w.uses)])
+                else w.uses
+            end,
+            case
+                when s.coupon_type = 'fixed_amount' and s.frequency = 'once'
+                    then list_concat(w.balances[1:s.coupon_seq - 1], [w.balances[s.coupon_seq] - {{ discount_cents }}],
+                                     w.balances[s.coupon_seq + 1:len(w.balances)])
+                else w.balances
+            end
+        from walk as w
+        inner join coupon_steps as s
+            on s.scenario = w.scenario and s.customer_id = w.customer_id and s.step = w.step + 1
     )
+
+    select
+        s.*,
+        walk.left_before_cents,
+        walk.discount_cents
+    from walk
+    inner join coupon_steps as s using (scenario, customer_id, step)
+    where walk.is_applied
 ),
 
 discounts as (
@@ -243,26 +353,17 @@ discounts as (
         end as unit_amount,
         {#- every branch cast to the precise type: DuckDB would narrow a CASE of mixed scales -#}
         -case
-            when coupon_type = 'fixed_amount' and frequency = 'once'
-                {#- what is left of the amount after the earlier invoices, up to this subtotal -#}
-                then cast({{ minor_to_major(
-                    'least(coupon_cents, running_subtotal_cents) - least(coupon_cents, running_subtotal_cents - subtotal_cents)',
-                    'minor_unit_exponent') }} as {{ precise_type() }})
-            when coupon_type = 'fixed_amount'
-                then cast({{ minor_to_major('least(coupon_cents, subtotal_cents)', 'minor_unit_exponent') }}
-                     as {{ precise_type() }})
-            else cast(
-                {{ minor_to_major('subtotal_cents', 'minor_unit_exponent') }}
-                * cast(percentage_rate as decimal(38, 12)) * cast(0.01 as decimal(3, 2))
-                as {{ precise_type() }})
+            when coupon_type = 'percentage'
+                then cast(
+                    {{ minor_to_major('left_before_cents', 'minor_unit_exponent') }}
+                    * cast(percentage_rate as decimal(38, 12)) * cast(0.01 as decimal(3, 2))
+                    as {{ precise_type() }})
+            else cast({{ minor_to_major('discount_cents', 'minor_unit_exponent') }} as {{ precise_type() }})
         end as precise_amount,
         issue_at,
         false as is_in_advance,
         true as is_invoiceable
-    from couponed_invoices
-    where frequency = 'forever'
-       or (frequency = 'recurring' and invoice_seq <= frequency_duration)
-       or (frequency = 'once' and (coupon_type = 'fixed_amount' or invoice_seq = 1))
+    from coupon_walk
 ),
 
 fees_before_tax as (
