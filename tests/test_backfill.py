@@ -13,21 +13,10 @@ import pytest
 
 from .conftest import copy_raw_schema, query
 from .test_scenarios import EXPECTED_ISSUED_TOTALS
+from .test_scenarios import SEPTEMBER_INVOICES as SEPTEMBER
 
 pytestmark = pytest.mark.slow
 
-# billing month = the UTC month of the issue instant (tests/test_orchestration.py derives these by hand):
-# everything issued from Sep 1 to Sep 30 UTC, including cus_yen's Oct 1 JST invoice (Sep 30 15:00 UTC)
-SEPTEMBER = {
-    "inv_cus_pro_20260901",
-    "inv_cus_upgrade_20260901",
-    "inv_cus_upgrade_20260911",
-    "inv_cus_downgrade_20260901",
-    "inv_cus_adv_20260901",
-    "inv_cus_ended_20260920",
-    "inv_cus_anniv_20260915",
-    "inv_cus_yen_20261001",
-}
 LEDGER_COLUMNS = (
     "ledger_line_id, document_id, fee_id, line_kind, units, precise_amount, amount_cents, currency, "
     "cutoff_loaded_at, billing_month"

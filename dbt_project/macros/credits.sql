@@ -235,3 +235,28 @@
         where event_kind = 'expiry' and rolled_cents > 0
     )
 {% endmacro %}
+
+{#-
+  The columns of a prepaid-credit line (fee_type credit, negative, named by its grant), in the order of an
+  invoice line after its ids and kind: one shape for the issued line (fct_billing_ledger) and the draft line
+  (fct_invoice_lines). Reads `h` (the invoice's first fee line, for its descriptive columns and dates),
+  `m` (the credit move: grant_id, amount_cents) and `cur` (the currency's minor_unit_exponent).
+-#}
+{% macro credit_line_columns(invoice_id) -%}
+    {%- for col in fee_descriptive_columns() %}
+    {%- if col == 'fee_id' %} {{ invoice_id }} || '|credit|grant=' || m.grant_id as fee_id,
+    {%- elif col == 'fee_type' %} 'credit' as fee_type,
+    {%- elif col == 'group_key' %} 'grant=' || m.grant_id as group_key,
+    {%- elif col in ('charge_id', 'filter_id', 'billable_metric_code', 'charge_model') %} cast(null as varchar) as {{ col }},
+    {%- elif col == 'unit_amount' %} cast(null as {{ quantity_type() }}) as unit_amount,
+    {%- elif col == 'events_count' %} cast(null as bigint) as events_count,
+    {%- else %} h.{{ col }},
+    {%- endif %}
+    {%- endfor %}
+    cast(null as {{ quantity_type() }}) as units,
+    cast({{ minor_to_major('-m.amount_cents', 'cur.minor_unit_exponent') }} as {{ precise_type() }}) as precise_amount,
+    -m.amount_cents as amount_cents,
+    h.issue_date,
+    h.billing_month,
+    h.issue_at
+{%- endmacro %}

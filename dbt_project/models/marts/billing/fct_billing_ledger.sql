@@ -287,22 +287,7 @@ credit_draw_lines as (
         h.document_id,
         'fee' as line_kind,
         h.document_id as original_invoice_id,
-        {%- for col in cols %}
-        {%- if col == 'fee_id' %} h.document_id || '|credit|grant=' || m.grant_id as fee_id,
-        {%- elif col == 'fee_type' %} 'credit' as fee_type,
-        {%- elif col == 'group_key' %} 'grant=' || m.grant_id as group_key,
-        {%- elif col in ('charge_id', 'filter_id', 'billable_metric_code', 'charge_model') %} cast(null as varchar) as {{ col }},
-        {%- elif col == 'unit_amount' %} cast(null as {{ quantity_type() }}) as unit_amount,
-        {%- elif col == 'events_count' %} cast(null as bigint) as events_count,
-        {%- else %} h.{{ col }},
-        {%- endif %}
-        {%- endfor %}
-        cast(null as {{ quantity_type() }}) as units,
-        cast({{ minor_to_major('-m.amount_cents', 'cur.minor_unit_exponent') }} as {{ precise_type() }}) as precise_amount,
-        -m.amount_cents as amount_cents,
-        h.issue_date,
-        h.billing_month,
-        h.issue_at
+        {{ credit_line_columns('h.document_id') }}
     from credit_moves as m
     inner join issued_now_heads as h on h.document_id = m.event_id
     inner join {{ ref('currencies') }} as cur on cur.currency = h.currency
