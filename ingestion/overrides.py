@@ -48,7 +48,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from ingestion.accounts import Accounts, load_accounts
@@ -57,9 +56,7 @@ from ingestion.catalog import (
     CatalogError,
     Plan,
     _cross_problems,
-    _Loader,
     _message,
-    load_yaml,
 )
 from ingestion.plan_versions import (
     DerivedPlan,
@@ -69,6 +66,7 @@ from ingestion.plan_versions import (
     drop_charge_lago_keys,
     load_plan_versions,
     parse_date,
+    read_entries,
     warn_lago_keys,
 )
 
@@ -190,21 +188,7 @@ def load_overrides(
             warnings.simplefilter("ignore")  # the account load warns about its files itself
             subscriptions = subscription_plans(load_accounts(Path(data_dir) / "landing", catalog))
     label = OVERRIDES_FILE
-    try:
-        raw = load_yaml(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise CatalogError([f"{label}: not valid YAML: {exc}"]) from exc
-    if not isinstance(raw, dict):
-        raise CatalogError([f"{label}: expected a mapping with overrides"])
-    loader = _Loader(label, raw)
-    for key in raw:
-        if key != "overrides":
-            loader.problems.append(
-                loader.line((str(key),), "unknown top-level key (expected overrides)")
-            )
-    entries = raw.get("overrides") or []
-    if not isinstance(entries, list):
-        raise CatalogError(loader.problems + [loader.line(("overrides",), "must be a list")])
+    loader, entries = read_entries(path, label, "overrides")
 
     base_fields = {p.code: p.model_dump() for p in catalog.plans}
     plan_versions: dict[str, list[PlanVersion]] = {}

@@ -187,27 +187,33 @@ def _metrics_of(fields: dict[str, Any]) -> set[str]:
     }
 
 
-def load_plan_versions(data_dir: Path, catalog: Catalog) -> list[PlanVersion]:
-    """Read and validate ``DIR/plan_versions.yml`` (absent: no version) against ``catalog``."""
-    path = Path(data_dir) / PLAN_VERSIONS_FILE
-    if not path.exists():
-        return []
-    label = PLAN_VERSIONS_FILE
+def read_entries(path: Path, label: str, key: str) -> tuple[_Loader, list[Any]]:
+    """The YAML file at ``path`` as ``{key: [entries]}``: its loader (problems so far: unknown top-level
+    keys) and the entries. Invalid YAML, a non-mapping or a non-list is a ``CatalogError`` naming ``label``."""
     try:
         raw = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise CatalogError([f"{label}: not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):
-        raise CatalogError([f"{label}: expected a mapping with plan_versions"])
+        raise CatalogError([f"{label}: expected a mapping with {key}"])
     loader = _Loader(label, raw)
-    for key in raw:
-        if key != "plan_versions":
+    for name in raw:
+        if name != key:
             loader.problems.append(
-                loader.line((str(key),), "unknown top-level key (expected plan_versions)")
+                loader.line((str(name),), f"unknown top-level key (expected {key})")
             )
-    entries = raw.get("plan_versions") or []
+    entries = raw.get(key) or []
     if not isinstance(entries, list):
-        raise CatalogError(loader.problems + [loader.line(("plan_versions",), "must be a list")])
+        raise CatalogError(loader.problems + [loader.line((key,), "must be a list")])
+    return loader, entries
+
+
+def load_plan_versions(data_dir: Path, catalog: Catalog) -> list[PlanVersion]:
+    """Read and validate ``DIR/plan_versions.yml`` (absent: no version) against ``catalog``."""
+    path = Path(data_dir) / PLAN_VERSIONS_FILE
+    if not path.exists():
+        return []
+    loader, entries = read_entries(path, PLAN_VERSIONS_FILE, "plan_versions")
 
     plans = {p.code: p for p in catalog.plans}
     checked: list[tuple[int, str, str, date, dict[str, Any]]] = []

@@ -38,8 +38,9 @@ MAX_BYTES = 1_500_000
 # --- helpers (also used to render the committed notebook) -------------------------------------------
 
 
-def execute(data_dir: Path, output: Path) -> dict:
-    """Run the notebook headless on data_dir with papermill; return the executed notebook (a dict)."""
+def execute(data_dir: Path, output: Path, notebook: Path = NOTEBOOK) -> dict:
+    """Run the notebook headless on data_dir with papermill; return the executed notebook (a dict).
+    The revenue notebook's test runs its notebook through this too."""
     import papermill as pm
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -49,7 +50,7 @@ def execute(data_dir: Path, output: Path) -> dict:
         f"`{sys.executable} -m ipykernel install --sys-prefix` registers it in the venv"
     )
     pm.execute_notebook(
-        str(NOTEBOOK),
+        str(notebook),
         str(output),
         parameters={"data_dir": str(data_dir)},
         kernel_name=KERNEL,
@@ -80,17 +81,17 @@ def clean(nb: dict) -> dict:
     return nb
 
 
-def render(data_dir: Path) -> None:
+def render(data_dir: Path, notebook: Path = NOTEBOOK) -> None:
     """Execute the notebook on data_dir and save it, outputs included, in place of the committed one."""
     import tempfile
 
     import nbformat
 
     with tempfile.TemporaryDirectory() as tmp:
-        nb = clean(execute(Path(data_dir).resolve(), Path(tmp) / "out.ipynb"))
+        nb = clean(execute(Path(data_dir).resolve(), Path(tmp) / "out.ipynb", notebook))
     node = nbformat.from_dict(nb)
     nbformat.validate(node)
-    NOTEBOOK.write_text(nbformat.writes(node) + "\n")
+    notebook.write_text(nbformat.writes(node) + "\n")
 
 
 def outputs(nb: dict, tag: str | None = None) -> list[dict]:

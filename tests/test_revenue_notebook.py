@@ -22,11 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import test_pricing_notebook as pricing_notebook
 from tests.test_pricing_notebook import (
     DEFAULT_PARAMETERS,
-    KERNEL,
     MAX_BYTES,
-    clean,
     displayed_table,
     errors,
     outputs,
@@ -40,31 +39,11 @@ NOTEBOOK = NOTEBOOKS / "revenue_overview.ipynb"
 
 
 def execute(data_dir: Path, output: Path) -> dict:
-    """Run the notebook headless on data_dir with papermill; return the executed notebook (a dict)."""
-    import papermill as pm
-
-    pm.execute_notebook(
-        str(NOTEBOOK),
-        str(output),
-        parameters={"data_dir": str(data_dir)},
-        kernel_name=KERNEL,
-        cwd=str(NOTEBOOKS),
-        progress_bar=False,
-    )
-    return json.loads(output.read_text())
+    return pricing_notebook.execute(data_dir, output, NOTEBOOK)
 
 
 def render(data_dir: Path) -> None:
-    """Execute the notebook on data_dir and save it, outputs included, in place of the committed one."""
-    import tempfile
-
-    import nbformat
-
-    with tempfile.TemporaryDirectory() as tmp:
-        nb = clean(execute(Path(data_dir).resolve(), Path(tmp) / "out.ipynb"))
-    node = nbformat.from_dict(nb)
-    nbformat.validate(node)
-    NOTEBOOK.write_text(nbformat.writes(node) + "\n")
+    pricing_notebook.render(data_dir, NOTEBOOK)
 
 
 def test_committed_notebook_is_rendered_and_clean():
