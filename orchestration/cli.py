@@ -58,8 +58,21 @@ def ensure_manifest() -> Path:
     return manifest
 
 
-def run_pipeline(data_dir: Path, *, raise_on_error: bool = True):
-    """Materialize everything on DIR: load files, build, issue every due month, publish the snapshot."""
+JOBS = {
+    # the full build: what the landing sensor and the daily close start (and `make demo`)
+    "close": "close_month_job",
+    # what the 15-minute schedule runs: new files in, meters and drafts current, snapshot; issues nothing
+    "refresh": "refresh_usage_job",
+}
+
+
+def run_pipeline(data_dir: Path, *, raise_on_error: bool = True, job: str = "close"):
+    """Materialize everything on DIR: load files, build, issue every due month, publish the snapshot.
+
+    job="refresh" runs the refresh job instead: load new files, rebuild meters and the open periods'
+    drafts, publish the snapshot; nothing is issued or sent to Stripe."""
+    if job not in JOBS:
+        raise ValueError(f"unknown job {job!r}: one of {', '.join(JOBS)}")
     data_dir = Path(data_dir).resolve()
     if not (data_dir / "catalog.yml").exists():
         raise SystemExit(
@@ -80,11 +93,13 @@ def run_pipeline(data_dir: Path, *, raise_on_error: bool = True):
         if os.environ.get("DAGSTER_HOME")
         else dg.DagsterInstance.ephemeral()
     )
-    job = defs.resolve_job_def("close_month_job")
-    # the current billing month: closing it closes every earlier month too (the same run the sensor starts)
-    result = job.execute_in_process(
+    job_def = defs.resolve_job_def(JOBS[job])
+    # the close runs for the current billing month: closing it closes every earlier month too (the same
+    # run the sensor starts); the refresh job is not partitioned
+    partition_key = billing_month_partitions.get_last_partition_key() if job == "close" else None
+    result = job_def.execute_in_process(
         instance=instance,
-        partition_key=billing_month_partitions.get_last_partition_key(),
+        partition_key=partition_key,
         tags={"meterhouse/source": "cli"},
         raise_on_error=raise_on_error,
     )
@@ -335,6 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data-dir", type=Path, required=True)
     run.add_argument("--format", choices=["text", "json"], default="text")
     run.add_argument(
+        "--job",
+        choices=list(JOBS),
+        default="close",
+        help="close (default): the full build, issuing what is due and publishing to Stripe, as the "
+        "landing sensor and the daily close run it; refresh: only load new files and bring meters and "
+        "the open periods' drafts up to date, as the 15-minute schedule does (issues and publishes nothing)",
+    )
+    run.add_argument(
         "--stripe-emulator",
         action="store_true",
         help="start the local Stripe emulator for this run (state in DIR/stripe_emulator.json, address from "
@@ -502,10 +525,12 @@ def main(argv: list[str] | None = None) -> int:
     from .summary import collect, render
 
     if args.command == "run":
+        if args.stripe_emulator and args.job != "close":
+            parser.error("--stripe-emulator publishes to Stripe: only with --job close")
         if args.stripe_emulator:
             result = _run_with_emulator(args.data_dir)
         else:
-            result = run_pipeline(args.data_dir)
+            result = run_pipeline(args.data_dir, job=args.job)
         if not result.success:
             print("The run failed; see the messages above.", file=sys.stderr)
             return 1
