@@ -24,11 +24,14 @@ _STEP_END = re.compile(
     r'(?:Finished execution of step "[^"]+" in (?P<dur>[\d.hms]+)\.)?'
 )
 _RUN_END = re.compile(_TS + r" - dagster - \w+ - .*? - (?P<kind>RUN_SUCCESS|RUN_FAILURE) - ")
+# "[3/15] events-2026-10.csv: 71,234 rows read, 71,100 landed, 134 quarantined, in 1.2 s"
 _FILE_LINE = re.compile(
-    r" - event_files - (?P<file>.+?): (?P<read>\d+) rows read, (?P<landed>\d+) landed, "
-    r"(?P<quar>\d+) quarantined"
+    r" - event_files - (?:\[\d+/\d+\] )?(?P<file>.+?): (?P<read>[\d,]+) rows read, "
+    r"(?P<landed>[\d,]+) landed, (?P<quar>[\d,]+) quarantined"
 )
-_FILE_SKIPPED = re.compile(r" - event_files - (?P<file>.+?): skipped, same content")
+_FILE_SKIPPED = re.compile(
+    r" - event_files - (?:\[\d+/\d+\] )?(?P<file>.+?): skipped, same content"
+)
 _TARGET_DIR = re.compile(r"(/[^\s`'\"]*?/target/(?P<name>dbt_\w+?-[0-9a-f]{7}-[0-9a-f]+))(?:/|\b)")
 _DUR_PART = re.compile(r"(?P<n>[\d.]+)(?P<u>ms|h|m|s)")
 _DBT_RESULT_LINE = re.compile(
@@ -131,9 +134,9 @@ def parse_run_log(text: str) -> RunBreakdown:
         elif m := _RUN_END.search(line):
             out.run_status = "success" if m["kind"] == "RUN_SUCCESS" else "failure"
         elif m := _FILE_LINE.search(line):
-            out.rows_read += int(m["read"])
-            out.rows_landed += int(m["landed"])
-            out.rows_quarantined += int(m["quar"])
+            out.rows_read += int(m["read"].replace(",", ""))
+            out.rows_landed += int(m["landed"].replace(",", ""))
+            out.rows_quarantined += int(m["quar"].replace(",", ""))
             out.files_loaded += 1
         elif _FILE_SKIPPED.search(line):
             out.files_skipped += 1

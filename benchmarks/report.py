@@ -215,6 +215,15 @@ def _summary(results: dict) -> list[str]:
         row("Incremental / end to end", lambda r: _s(r["incremental"]["ratio"], 2) if r.get("incremental") else "–"),
         row("Incremental: other processes meanwhile (cores busy)", lambda r: others(r["incremental"])),
         row("Incremental peak RSS, process tree", lambda r: _gib(r["incremental"]["measured"]["peak_tree_rss"])),
+        row("No-op run (same command, nothing new), s", lambda r: _run_cell(r.get("noop"))),
+        row("No-op / end to end", lambda r: _s(r["noop"]["ratio"], 2)),
+        row("Batch's own cost (incremental − no-op), s", lambda r: _s(_marginal(r))),
+        row("Batch's own cost / end to end", lambda r: _s(_marginal(r) / r["full"]["measured"]["wall_s"], 3)),
+        row(
+            f"Refresh job with another {results['options']['incremental_events']:,} events, s",
+            lambda r: _run_cell(r.get("refresh")),
+        ),
+        row("Refresh / end to end", lambda r: _s(r["refresh"]["ratio"], 2)),
         row("Floor: DuckDB load, s", lambda r: _s(r["floor"]["load_s"], 1)),
         row("Floor: DuckDB scan, s", lambda r: _s(r["floor"]["scan_s"], 3)),
         row(
@@ -226,10 +235,18 @@ def _summary(results: dict) -> list[str]:
     return ["## Results", "", *_table(header, rows), ""]
 
 
+def _marginal(r: dict) -> float | None:
+    """What the batch itself adds: the incremental close minus the same close with nothing new."""
+    inc, noop = r.get("incremental"), r.get("noop")
+    if not inc or not noop or inc.get("failure") or noop.get("failure"):
+        return None
+    return inc["measured"]["wall_s"] - noop["measured"]["wall_s"]
+
+
 def _contention(results: dict) -> list[str]:
     loads = []
     for r in results["sizes"]:
-        for key in ("full", "incremental"):
+        for key in ("full", "noop", "incremental", "refresh"):
             m = _get(r, key, "measured")
             if m and m.get("others_cpu_s") is not None and m.get("wall_s"):
                 loads.append(m["others_cpu_s"] / m["wall_s"])
@@ -273,6 +290,34 @@ def _verdict(results: dict) -> list[str]:
             + (" (the incremental run FAILED)" if inc.get("failure") else "")
             + "."
         )
+    by_size = {r["size"]: r for r in results["sizes"]}
+    for size, full, _inc in runs:
+        r = by_size[size]
+        noop, refresh, marginal = r.get("noop"), r.get("refresh"), _marginal(r)
+        if noop and not noop.get("failure"):
+            full_s = full["measured"]["wall_s"]
+            out.append(
+                f"- {_size_label(size)}, where the time goes: the same close with nothing new costs "
+                f"{_s(noop['measured']['wall_s'])} s ({noop['ratio']:.0%} of a full run: the fixed cost "
+                "of a run, before any data); the batch itself adds "
+                + (
+                    f"{_s(marginal)} s ({marginal / full_s:.1%} of a full run)"
+                    if marginal is not None
+                    else "–"
+                )
+                + (
+                    f"; the refresh job (the 15-minute schedule's run: load, meters, drafts, snapshot) "
+                    f"takes another batch in {_s(refresh['measured']['wall_s'])} s ({refresh['ratio']:.0%})"
+                    if refresh and not refresh.get("failure")
+                    else ""
+                )
+                + "."
+            )
+            if noop["ratio"] > TARGET_RATIO:
+                out.append(
+                    f"  - Even an empty batch is over the target here: a run's fixed cost alone is "
+                    f"{noop['ratio']:.0%} of a full run."
+                )
     if len(runs) >= 2:
         (s0, _, i0), (s1, _, i1) = runs[0], runs[-1]
         growth = i1["measured"]["wall_s"] / i0["measured"]["wall_s"]
@@ -292,7 +337,7 @@ def _steps_table(full: dict | None, inc: dict | None) -> list[str]:
 
     fs, is_ = secs(full), secs(inc)
     names = [n for n in STEP_ORDER if n in fs or n in is_]
-    names += [n for n in list(fs) + list(is_) if n not in names]
+    names += [n for n in dict.fromkeys([*fs, *is_]) if n not in names]
     fw = _get(full, "measured", "wall_s")
     iw = _get(inc, "measured", "wall_s")
     rows = []
@@ -579,6 +624,12 @@ def _per_size(r: dict, results: dict) -> list[str]:
           f"({_get(r, 'incremental_batch', 'first_timestamp')} … {_get(r, 'incremental_batch', 'last_timestamp')}), "
           f"{_int(_get(inc, 'rows_read'))} rows read; {_s(_get(inc, 'ratio'), 3)} × end to end; "
           f"peak RSS tree {_gib(_get(inc, 'measured', 'peak_tree_rss'))}") if inc else "skipped: the full run failed"],
+        ["No-op run", _secs_cell(r.get("noop")),
+         f"the same command with nothing new; {_s(_get(r, 'noop', 'ratio'), 3)} × end to end"],
+        ["Refresh job", _secs_cell(r.get("refresh")),
+         (f"`meterhouse run --job refresh` with another {_int(_get(r, 'refresh_batch', 'events'))} events; "
+          f"{_int(_get(r, 'refresh', 'rows_read'))} rows read; {_s(_get(r, 'refresh', 'ratio'), 3)} × end to end")
+         if r.get("refresh") else "skipped"],
         ["Floor: DuckDB load", _s(_get(floor, "load_s")) + " s",
          f"{_int(_get(floor, 'rows'))} rows into one table ("
          + ", ".join(f"{k} {_s(v['seconds'])} s" for k, v in (_get(floor, 'load_by_format', default={}) or {}).items())
@@ -590,6 +641,8 @@ def _per_size(r: dict, results: dict) -> list[str]:
         ("Generate", gen),
         ("End to end", full),
         ("Incremental run", inc),
+        ("No-op run", r.get("noop")),
+        ("Refresh run", r.get("refresh")),
         ("Floor", floor),
     ):
         out += _failure_block(name, _get(part, "failure"))

@@ -306,8 +306,10 @@ def _failure(m: Measured) -> dict | None:
     }
 
 
-def _pipeline_run(label: str, data_dir: Path, sdir: Path, env: dict, args) -> dict:
-    cmd = [str(_meterhouse()), "run", "--data-dir", str(data_dir)]
+def _pipeline_run(
+    label: str, data_dir: Path, sdir: Path, env: dict, args, job: str = "close"
+) -> dict:
+    cmd = [str(_meterhouse()), "run", "--data-dir", str(data_dir), "--job", job]
     print(f"  {label}: {shlex.join(cmd)}", flush=True)
     m = run_measured(
         cmd,
@@ -400,17 +402,25 @@ def bench_size(size: int, args, token: str) -> dict:
     # 2. end to end
     res["full"] = _pipeline_run("full", data_dir, sdir, env, args)
 
-    # 3. incremental batch
+    # 3. the same command with nothing new: what any run costs before it does any work (start-up, the
+    #    dbt blocks' process starts and parses, checks, snapshot), the floor under an incremental batch
+    # 4. incremental batch, through the same close the landing sensor starts
+    # 5. another batch through the refresh job (what the 15-minute schedule runs between closes)
+    res["noop"] = res["incremental"] = res["refresh"] = None
     if res["full"]["failure"] is None:
-        t = time.perf_counter()
-        batch = write_incremental_batch(data_dir, args.incremental_events, token=token)
-        batch["write_s"] = time.perf_counter() - t
-        res["incremental_batch"] = batch
-        res["incremental"] = _pipeline_run("incremental", data_dir, sdir, env, args)
         full_s = res["full"]["measured"]["wall_s"]
-        res["incremental"]["ratio"] = res["incremental"]["measured"]["wall_s"] / full_s
-    else:
-        res["incremental"] = None
+        res["noop"] = _pipeline_run("noop", data_dir, sdir, env, args)
+        res["noop"]["ratio"] = res["noop"]["measured"]["wall_s"] / full_s
+        for key, job, batch_token in (
+            ("incremental", "close", token),
+            ("refresh", "refresh", f"{token}r"),
+        ):
+            t = time.perf_counter()
+            batch = write_incremental_batch(data_dir, args.incremental_events, token=batch_token)
+            batch["write_s"] = time.perf_counter() - t
+            res[f"{key}_batch"] = batch
+            res[key] = _pipeline_run(key, data_dir, sdir, env, args, job=job)
+            res[key]["ratio"] = res[key]["measured"]["wall_s"] / full_s
 
     # 4. floors, on the generated files only (not the incremental batch)
     floor_json = sdir / "floor.json"

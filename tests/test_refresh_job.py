@@ -28,6 +28,10 @@ NEW_EVENTS = [
     # September, already issued: only the next close may bill it (as an adjustment)
     {"event_id": "r_late", "customer_id": "cus_basic", "metric": "api_calls",
      "timestamp": "2026-09-20T10:00:00Z", "properties": {"region": "us"}},
+    # cus_ended's subscription ended Sep 20 (basic_usd): no next invoice to carry the adjustment, so it
+    # waits as a standalone adjustment invoice that the next close issues: 0 -> 1 x 0.015 -> 2 cents
+    {"event_id": "r_ended", "customer_id": "cus_ended", "metric": "api_calls",
+     "timestamp": "2026-09-10T00:00:00Z", "properties": {}},
 ]  # fmt: skip
 OCTOBER_DRAFT = "inv_cus_basic_20261101"
 # by hand: 10000 base + 4 GB x 0.25 = 100 + 2 x 0.015 = 0.03 -> 3 + 1 x 0.02 -> 2, and the late September
@@ -124,7 +128,17 @@ def test_refresh_issues_nothing(refreshed, refresh_output):
     assert [(a, m, int(u), int(c)) for a, m, u, c in adjustments] == [
         ("inv_cus_basic_20261001", "api_calls", 1, SEPTEMBER_ADJUSTMENT_CENTS)
     ]
-    # ... and changes no issued line: only the next close issues it
+    # no next invoice for cus_ended: a standalone adjustment, due, dated by the build's clock (2026-10-05)
+    standalone = query(
+        data_dir / "warehouse.read.duckdb",
+        "select invoice_id, invoice_status, issue_date, billing_month, total_amount_cents, "
+        "is_standalone_adjustment from billing.fct_invoices where customer_id = 'cus_ended' "
+        "and invoice_status <> 'issued'",
+    )
+    assert [(i, st, str(d), m, int(t), a) for i, st, d, m, t, a in standalone] == [
+        ("inv_cus_ended_adj_pending", "due", "2026-10-05", "2026-10", 2, True)
+    ]
+    # ... and changes no issued line: only the next close issues them
     assert _ledger(data_dir / "warehouse.read.duckdb") == before["ledger"]
     assert _ledger(data_dir / "warehouse.duckdb") == before["ledger"]
 

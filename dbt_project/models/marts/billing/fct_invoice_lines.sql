@@ -61,9 +61,11 @@ pending_adjustments as (
         d.delta_units as units,
         d.delta_precise_amount as precise_amount,
         d.delta_cents as amount_cents,
-        h.issue_date,
-        h.billing_month,
-        h.issue_at,
+        {#- no next draft: a standalone adjustment invoice, which the next close issues as of its billing
+            clock (fct_billing_ledger does the same); until then it is dated by this build's clock -#}
+        coalesce(h.issue_date, cast({{ to_local(clock(), 'd.timezone') }} as date)) as issue_date,
+        coalesce(h.billing_month, strftime({{ clock() }}, '%Y-%m')) as billing_month,
+        coalesce(h.issue_at, {{ clock() }}) as issue_at,
         coalesce(h.invoice_status, 'due') as invoice_status,
         cast(null as timestamp) as cutoff_loaded_at
     from deltas as d
