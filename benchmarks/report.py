@@ -243,6 +243,19 @@ def _marginal(r: dict) -> float | None:
     return inc["measured"]["wall_s"] - noop["measured"]["wall_s"]
 
 
+def _fixed_costs(run: dict) -> tuple[dict[str, float], float] | None:
+    """Per dbt block, its step time minus the time of its nodes; and the run's time outside the steps."""
+    steps = {st["name"]: st["seconds"] for st in _get(run, "breakdown", "steps", default=[])}
+    blocks = {
+        d["step"]: steps[d["step"]] - sum(n["seconds"] for n in d.get("nodes", []))
+        for d in _get(run, "breakdown", "dbt", default=[])
+        if steps.get(d["step"]) is not None
+    }
+    if not blocks:
+        return None
+    return blocks, run["measured"]["wall_s"] - sum(v or 0 for v in steps.values())
+
+
 def _contention(results: dict) -> list[str]:
     loads = []
     for r in results["sizes"]:
@@ -318,6 +331,17 @@ def _verdict(results: dict) -> list[str]:
                     f"  - Even an empty batch is over the target here: a run's fixed cost alone is "
                     f"{noop['ratio']:.0%} of a full run."
                 )
+            fixed = _fixed_costs(noop)
+            if fixed:
+                blocks, outside = fixed
+                out.append(
+                    f"  - Of the no-op: {len(blocks)} dbt blocks each pay "
+                    f"{_s(min(blocks.values()))}–{_s(max(blocks.values()))} s whatever the data (their step "
+                    f"time minus their nodes' times: the dbt process start, the project parse, Dagster's "
+                    f"handling of their events), {_s(sum(blocks.values()))} s in all "
+                    f"({sum(blocks.values()) / full_s:.0%} of a full run); start-up, imports and the "
+                    f"summary outside the steps add {_s(outside)} s."
+                )
     if len(runs) >= 2:
         (s0, _, i0), (s1, _, i1) = runs[0], runs[-1]
         growth = i1["measured"]["wall_s"] / i0["measured"]["wall_s"]
@@ -380,13 +404,15 @@ def _kind_table(full: dict | None, inc: dict | None) -> list[str]:
     return _table(["kind of work", "full, s", "share", "incremental, s", "share"], rows)
 
 
-def _dbt_table(full: dict | None, inc: dict | None) -> list[str]:
+def _dbt_table(full: dict | None, inc: dict | None, noop: dict | None = None) -> list[str]:
     rows = []
-    for label, run in (("full", full), ("incremental", inc)):
+    for label, run in (("full", full), ("no-op", noop), ("incremental", inc)):
         steps = {s["name"]: s["seconds"] for s in _get(run, "breakdown", "steps", default=[])}
         for d in _get(run, "breakdown", "dbt", default=[]):
             step_s = steps.get(d["step"])
             outside = step_s - d["wall_s"] if step_s is not None and d.get("wall_s") else None
+            node_s = sum(n["seconds"] for n in d.get("nodes", []))
+            fixed = step_s - node_s if step_s is not None else None
             rows.append(
                 [
                     label,
@@ -397,6 +423,7 @@ def _dbt_table(full: dict | None, inc: dict | None) -> list[str]:
                     _s(d.get("parse_s")) + (" (full re-parse)" if d.get("full_reparse") else ""),
                     _s(d.get("models_s")),
                     _s(d.get("tests_s")),
+                    _s(fixed),
                     str(len(d.get("nodes", []))),
                 ]
             )
@@ -412,6 +439,7 @@ def _dbt_table(full: dict | None, inc: dict | None) -> list[str]:
             "parse, s",
             "models, s",
             "tests, s",
+            "step − node times (paid whatever the data), s",
             "nodes",
         ],
         rows,
@@ -670,7 +698,7 @@ def _per_size(r: dict, results: dict) -> list[str]:
         "from dbt's first log line to `Concurrency: N threads`, i.e. loading and parsing the project):",
         "",
     ]
-    out += _dbt_table(full, inc)
+    out += _dbt_table(full, inc, r.get("noop"))
     out += ["", "**5 slowest dbt models** (full run; the same model in the incremental run):", ""]
     out += _top_table(full, inc, ("model", "seed"), 5, "model")
     out += ["", "**3 slowest dbt tests** (full run):", ""]
