@@ -1034,9 +1034,9 @@ def _clean_events_dir(events_dir: Path) -> None:
 PRICING_STREAM = 0x70726963  # "pric"
 MINOR_DIGITS = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
 MONTHLY_FAMILIES = tuple(f for f in FAMILIES if FAMILY_INTERVAL[f] == "monthly")
-# A version's new base fee (x catalog's), a version's new usage price (x catalog's)
-VERSION_BASE_FEE_FACTOR = Decimal("1.10")
-VERSION_USAGE_FACTOR = Decimal("1.20")
+# A version's new base fee, a version's new API calls price (x the catalog's)
+VERSION_BASE_FEE_FACTORS = (Decimal("1.05"), Decimal("1.08"), Decimal("1.10"), Decimal("1.15"))
+VERSION_USAGE_FACTORS = (Decimal("1.10"), Decimal("1.15"), Decimal("1.20"), Decimal("1.25"))
 # Deals: base fee and unit price as a fraction of the plan's
 DEAL_BASE_FEE_FACTORS = (Decimal("0.80"), Decimal("0.85"), Decimal("0.90"))
 DEAL_UNIT_PRICE_FACTORS = (Decimal("0.70"), Decimal("0.75"), Decimal("0.80"))
@@ -1087,13 +1087,15 @@ def build_pricing(
     subscriptions and window (``month_dates``: the first day of each month of the window, then its end).
 
     - price versions: the monthly plan held by the most subscriptions in the window's last month gets a
-      base fee 10% higher from the first day of that month; the next one (if any holds a subscription) a
-      20% higher usage price for API calls from the first day of the window's middle month;
+      base fee 5 to 15% higher from the first day of that month; the next one (if any holds a
+      subscription) a 10 to 25% higher price for API calls from the first day of the window's middle
+      month;
     - deals: about 1.5% of the subscriptions (at least one) on a monthly plan in the last month: a lower
       base fee, a lower unit price on one charge, or both, on the plan they start on;
     - prepaid credits: about 5% of the customers (at least one) get one or two grants (paid and/or
-      promotional; the promotions expire), and one commitment (two from 100 customers) of monthly or
-      quarterly terms over a year from the window's start, for customers with an open subscription.
+      promotional; the promotions expire; the first of them gets both), and one commitment (two from 100
+      customers) of monthly or quarterly terms over a year from the window's start, for customers with an
+      open monthly subscription since before the window.
     """
     import copy
 
@@ -1122,8 +1124,9 @@ def build_pricing(
     if not ranked:  # nothing on a monthly plan: still one version, of the first monthly plan
         ranked = [(MONTHLY_FAMILIES[0], CURRENCIES[0])]
     versions = []
+    fee_up, usage_up = rng.integers(0, 4, 2)
     fam, ccy = ranked[0]
-    new_fee = _whole_major(_base_fee(fam, ccy) * VERSION_BASE_FEE_FACTOR)
+    new_fee = _whole_major(_base_fee(fam, ccy) * VERSION_BASE_FEE_FACTORS[fee_up])
     versions.append(
         {
             "plan_code": _plan_code(fam, ccy),
@@ -1142,7 +1145,7 @@ def build_pricing(
             for props in [charge["properties"]] + [
                 f["properties"] for f in charge.get("filters", [])
             ]:
-                props["amount"] = _dec(Decimal(props["amount"]) * VERSION_USAGE_FACTOR)
+                props["amount"] = _dec(Decimal(props["amount"]) * VERSION_USAGE_FACTORS[usage_up])
         versions.append(
             {
                 "plan_code": _plan_code(fam, ccy),
@@ -1199,6 +1202,7 @@ def build_pricing(
     n_grantees = min(len(in_window), max(1, round(0.05 * n)))
     grantees = sorted(rng.choice(in_window, size=n_grantees, replace=False).tolist())
     two = rng.random(n_grantees) < 0.4
+    two[0] = True  # so that every data set has both kinds, two priorities and an expiry
     first_paid = rng.random(n_grantees) < 0.5
     paid_usd = rng.integers(0, len(PAID_GRANTS_USD), n_grantees)
     promo_usd = rng.integers(0, len(PROMO_GRANTS_USD), n_grantees)
