@@ -1043,11 +1043,8 @@ DEAL_UNIT_PRICE_FACTORS = (Decimal("0.70"), Decimal("0.75"), Decimal("0.80"))
 # Grants, in USD (converted with FX_FROM_USD, exact in the currency's minor unit)
 PAID_GRANTS_USD = (500, 1_000, 2_500, 5_000)
 PROMO_GRANTS_USD = (50, 100, 200, 250, 500)
-COMMITMENT_FACTORS = (
-    Decimal("1.5"),
-    Decimal(2),
-    Decimal(3),
-)  # per term month, x the plan's base fee
+# A commitment per term month, x the base fee of the customer's plan
+COMMITMENT_FACTORS = (Decimal("1.5"), Decimal(2), Decimal(3))
 ROLLOVER_PERCENTS = ("25", "50", "100")
 
 
@@ -1113,9 +1110,8 @@ def build_pricing(
         return s.change_family or s.family
 
     # ---- price versions -------------------------------------------------------------------------
-    held = {
-        (fam, ccy): 0 for fam in MONTHLY_FAMILIES for ccy in CURRENCIES
-    }  # monthly plan -> subscriptions on it in the last month
+    # monthly plan -> subscriptions on it in the last month
+    held = {(fam, ccy): 0 for fam in MONTHLY_FAMILIES for ccy in CURRENCIES}
     for s in subs:
         fam = family_at_end(s)
         if fam in MONTHLY_FAMILIES and in_last_month(s):
