@@ -1026,6 +1026,287 @@ def _clean_events_dir(events_dir: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Price versions, deals and prepaid credits
+# --------------------------------------------------------------------------------------------------
+
+# The pricing files draw from their own stream of the seed, after everything else is decided, so every
+# other file is byte-identical to what the same arguments wrote before these files existed.
+PRICING_STREAM = 0x70726963  # "pric"
+MINOR_DIGITS = {"USD": 2, "EUR": 2, "GBP": 2, "JPY": 0}
+MONTHLY_FAMILIES = tuple(f for f in FAMILIES if FAMILY_INTERVAL[f] == "monthly")
+# A version's new base fee, a version's new API calls price (x the catalog's)
+VERSION_BASE_FEE_FACTORS = (Decimal("1.05"), Decimal("1.08"), Decimal("1.10"), Decimal("1.15"))
+VERSION_USAGE_FACTORS = (Decimal("1.10"), Decimal("1.15"), Decimal("1.20"), Decimal("1.25"))
+# Deals: base fee and unit price as a fraction of the plan's
+DEAL_BASE_FEE_FACTORS = (Decimal("0.80"), Decimal("0.85"), Decimal("0.90"))
+DEAL_UNIT_PRICE_FACTORS = (Decimal("0.70"), Decimal("0.75"), Decimal("0.80"))
+# Grants, in USD (converted with FX_FROM_USD, exact in the currency's minor unit)
+PAID_GRANTS_USD = (500, 1_000, 2_500, 5_000)
+PROMO_GRANTS_USD = (50, 100, 200, 250, 500)
+# A commitment per term month, x the base fee of the customer's plan
+COMMITMENT_FACTORS = (Decimal("1.5"), Decimal(2), Decimal(3))
+ROLLOVER_PERCENTS = ("25", "50", "100")
+
+
+def _plan_code(family: str, ccy: str) -> str:
+    return f"{family}_{ccy.lower()}"
+
+
+def _major(amount: Decimal, ccy: str) -> str:
+    """An exact amount in ``ccy``'s major unit, as text with the currency's decimals ("197.50", "37500")."""
+    q = Decimal(1).scaleb(-MINOR_DIGITS[ccy])
+    out = amount.quantize(q)
+    assert out == amount, f"{amount} is not a whole number of {ccy} minor units"
+    return f"{out:f}"
+
+
+def _whole_major(amount: Decimal) -> Decimal:
+    """Rounded half up to a whole major unit (a price list's round figure)."""
+    return amount.quantize(Decimal(1), rounding="ROUND_HALF_UP")
+
+
+def _cents(major: Decimal, ccy: str) -> int:
+    return int(major.scaleb(MINOR_DIGITS[ccy]))
+
+
+def _base_fee(family: str, ccy: str) -> Decimal:
+    return Decimal(BASE_FEES[family][ccy])
+
+
+def build_pricing(
+    rng: np.random.Generator,
+    catalog: dict,
+    cust: dict,
+    subs: list[_Sub],
+    month_dates: list[date],
+) -> tuple[dict, dict, dict]:
+    """(plan_versions.yml, overrides.yml, credits.yml) as plain dicts, for the generated customers,
+    subscriptions and window (``month_dates``: the first day of each month of the window, then its end).
+
+    - price versions: the monthly plan held by the most subscriptions in the window's last month gets a
+      base fee 5 to 15% higher from the first day of that month; the next one (if any holds a
+      subscription) a 10 to 25% higher price for API calls from the first day of the window's middle
+      month;
+    - deals: about 1.5% of the subscriptions (at least one) on a monthly plan in the last month: a lower
+      base fee, a lower unit price on one charge, or both, on the plan they start on;
+    - prepaid credits: about 5% of the customers (at least one) get one or two grants (paid and/or
+      promotional; the promotions expire; the first of them gets both), and one commitment (two from 100
+      customers) of monthly or quarterly terms over a year from the window's start, for customers with an
+      open monthly subscription since before the window.
+    """
+    import copy
+
+    w0, w1 = month_dates[0], month_dates[-1]
+    w0_ts, w1_ts = _epoch(w0), _epoch(w1)
+    last_month = month_dates[-2]
+    last_ts = _epoch(last_month)
+    ccy_of = [CURRENCIES[c] for c in cust["ccy"].tolist()]
+    plans = {p["code"]: p for p in catalog["plans"]}
+
+    def in_last_month(s: _Sub) -> bool:
+        return s.start < w1_ts and (s.end is None or s.end > last_ts)
+
+    def family_at_end(s: _Sub) -> str:
+        return s.change_family or s.family
+
+    # ---- price versions -------------------------------------------------------------------------
+    # monthly plan -> subscriptions on it in the last month
+    held = {(fam, ccy): 0 for fam in MONTHLY_FAMILIES for ccy in CURRENCIES}
+    for s in subs:
+        fam = family_at_end(s)
+        if fam in MONTHLY_FAMILIES and in_last_month(s):
+            held[fam, ccy_of[s.cust]] += 1
+    ranked = sorted((k for k, n in held.items() if n), key=lambda k: (-held[k], k))
+    if not ranked:  # nothing on a monthly plan: still one version, of the first monthly plan
+        ranked = [(MONTHLY_FAMILIES[0], CURRENCIES[0])]
+    versions = []
+    fee_up, usage_up = rng.integers(0, 4, 2)
+    fam, ccy = ranked[0]
+    new_fee = _whole_major(_base_fee(fam, ccy) * VERSION_BASE_FEE_FACTORS[fee_up])
+    versions.append(
+        {
+            "plan_code": _plan_code(fam, ccy),
+            "version": f"{last_month:%Y-%m}",
+            "effective_from": last_month,
+            "amount_cents": _cents(new_fee, ccy),
+        }
+    )
+    if len(ranked) > 1:
+        fam, ccy = ranked[1]
+        middle = month_dates[(len(month_dates) - 1) // 2]
+        charges = copy.deepcopy(plans[_plan_code(fam, ccy)]["charges"])
+        for charge in charges:
+            if charge["billable_metric_code"] != "api_calls":
+                continue
+            for props in [charge["properties"]] + [
+                f["properties"] for f in charge.get("filters", [])
+            ]:
+                props["amount"] = _dec(Decimal(props["amount"]) * VERSION_USAGE_FACTORS[usage_up])
+        versions.append(
+            {
+                "plan_code": _plan_code(fam, ccy),
+                "version": f"{middle:%Y-%m}",
+                "effective_from": middle,
+                "charges": charges,
+            }
+        )
+
+    # ---- deals ----------------------------------------------------------------------------------
+    eligible = [i for i, s in enumerate(subs) if s.family in MONTHLY_FAMILIES and in_last_month(s)]
+    n_deals = min(len(eligible), max(1, round(0.015 * len(subs))))
+    chosen = (
+        sorted(rng.choice(len(eligible), size=n_deals, replace=False).tolist()) if n_deals else []
+    )
+    kind = rng.integers(0, 3, max(1, n_deals))  # 0 base fee, 1 unit price, 2 both
+    fee_factor = rng.integers(0, len(DEAL_BASE_FEE_FACTORS), max(1, n_deals))
+    price_factor = rng.integers(0, len(DEAL_UNIT_PRICE_FACTORS), max(1, n_deals))
+    charge_pick = rng.random(max(1, n_deals))
+    dated = rng.random(max(1, n_deals)) < 0.5
+    from_month = rng.integers(0, len(month_dates) - 1, max(1, n_deals))
+    overrides = []
+    for k, j in enumerate(chosen):
+        s = subs[eligible[j]]
+        ccy = ccy_of[s.cust]
+        code = _plan_code(s.family, ccy)
+        deal: dict = {"subscription_id": s.sub_id, "plan_code": code}
+        if dated[k] and not s.change_family:
+            deal["effective_from"] = month_dates[int(from_month[k])]
+        if kind[k] in (0, 2):
+            fee = _whole_major(_base_fee(s.family, ccy) * DEAL_BASE_FEE_FACTORS[fee_factor[k]])
+            deal["amount_cents"] = _cents(fee, ccy)
+        if kind[k] in (1, 2):
+            # a charge on a metric the subscription is billed for on both its plans (its events')
+            metrics = set(UNIT_PRICES_USD[s.family])
+            if s.change_family:
+                metrics &= set(UNIT_PRICES_USD[s.change_family])
+            charges = [c for c in plans[code]["charges"] if c["billable_metric_code"] in metrics]
+            charge = charges[int(charge_pick[k] * len(charges))]
+            props = dict(charge["properties"])
+            props["amount"] = _dec(
+                Decimal(props["amount"]) * DEAL_UNIT_PRICE_FACTORS[price_factor[k]]
+            )
+            deal["charges"] = [
+                {"billable_metric_code": charge["billable_metric_code"], "properties": props}
+            ]
+        overrides.append(deal)
+
+    # ---- prepaid credits ------------------------------------------------------------------------
+    n = len(cust["ids"])
+    in_window = sorted(
+        {s.cust for s in subs if s.start < w1_ts and (s.end is None or s.end > w0_ts)}
+    )
+    n_grantees = min(len(in_window), max(1, round(0.05 * n)))
+    grantees = sorted(rng.choice(in_window, size=n_grantees, replace=False).tolist())
+    two = rng.random(n_grantees) < 0.4
+    two[0] = True  # so that every data set has both kinds, two priorities and an expiry
+    first_paid = rng.random(n_grantees) < 0.5
+    paid_usd = rng.integers(0, len(PAID_GRANTS_USD), n_grantees)
+    promo_usd = rng.integers(0, len(PROMO_GRANTS_USD), n_grantees)
+    paid_from = rng.integers(0, len(month_dates) - 1, n_grantees)
+    promo_from = rng.integers(0, len(month_dates) - 1, n_grantees)
+    promo_months = rng.integers(1, 4, n_grantees)
+    paid_expires = rng.random(n_grantees) < 0.5
+    paid_priority = rng.integers(2, 4, n_grantees)
+    grants = []
+    for k, c in enumerate(grantees):
+        ccy, cid = ccy_of[c], cust["ids"][c]
+        kinds = ["paid", "promotional"] if first_paid[k] else ["promotional", "paid"]
+        for kind_ in kinds[: 2 if two[k] else 1]:
+            if kind_ == "paid":
+                start = month_dates[int(paid_from[k])]
+                grants.append(
+                    {
+                        "id": f"{cid}_prepaid",
+                        "external_customer_id": cid,
+                        "name": "Prepaid balance",
+                        "type": "paid",
+                        "amount": _major(PAID_GRANTS_USD[paid_usd[k]] * FX_FROM_USD[ccy], ccy),
+                        "currency": ccy,
+                        "priority": int(paid_priority[k]),
+                        "effective_date": start,
+                        **({"expiry_date": _add_months(start, 12)} if paid_expires[k] else {}),
+                    }
+                )
+            else:
+                start = month_dates[int(promo_from[k])]
+                grants.append(
+                    {
+                        "id": f"{cid}_promo",
+                        "external_customer_id": cid,
+                        "name": "Promotional credit",
+                        "type": "promotional",
+                        "amount": _major(PROMO_GRANTS_USD[promo_usd[k]] * FX_FROM_USD[ccy], ccy),
+                        "currency": ccy,
+                        "priority": 1,
+                        "effective_date": start,
+                        "expiry_date": _add_months(start, int(promo_months[k])),
+                    }
+                )
+    # commitments: customers on a monthly plan open through the window (not the grantees)
+    committed_pool = sorted(
+        {
+            s.cust
+            for s in subs
+            if s.end is None and s.start < w0_ts and family_at_end(s) in MONTHLY_FAMILIES
+        }
+        - set(grantees)
+    )
+    n_commit = min(len(committed_pool), 1 if n < 100 else 2)
+    committed = (
+        sorted(rng.choice(committed_pool, size=n_commit, replace=False).tolist())
+        if n_commit
+        else []
+    )
+    factor = rng.integers(0, len(COMMITMENT_FACTORS), max(1, n_commit))
+    rollover = rng.integers(0, len(ROLLOVER_PERCENTS), max(1, n_commit))
+    family_of = {  # the customer's open monthly plan (a concurrent one is yearly)
+        s.cust: family_at_end(s)
+        for s in subs
+        if s.end is None and family_at_end(s) in MONTHLY_FAMILIES
+    }
+    commitments = []
+    for k, c in enumerate(committed):
+        ccy, cid = ccy_of[c], cust["ids"][c]
+        term = ("monthly", "quarterly")[k % 2]
+        term_months = 1 if term == "monthly" else 3
+        amount = _whole_major(
+            _base_fee(family_of[c], ccy) * COMMITMENT_FACTORS[factor[k]] * term_months
+        )
+        commitments.append(
+            {
+                "id": f"{cid}_commit",
+                "external_customer_id": cid,
+                "name": f"Annual commitment, {term} terms",
+                "amount": _major(amount, ccy),
+                "currency": ccy,
+                "priority": 1,
+                "term": term,
+                "start_date": w0,
+                "end_date": _add_months(w0, 12),
+                "rollover_percent": ROLLOVER_PERCENTS[rollover[k]],
+            }
+        )
+    return (
+        {"plan_versions": versions},
+        {"overrides": overrides},
+        {"grants": grants, "commitments": commitments},
+    )
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Safe YAML without anchors: a date shared by two entries is written out twice."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def _pricing_yaml(header: str, data: dict) -> str:
+    return header + yaml.dump(
+        data, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False, width=100
+    )
+
+
+# --------------------------------------------------------------------------------------------------
 # The generator
 # --------------------------------------------------------------------------------------------------
 
@@ -1042,7 +1323,8 @@ def generate(
     """Write a deterministic sample data set under ``data_dir``; return the manifest dict.
 
     Writes ``meterhouse.yml``, ``catalog.yml``, ``landing/customers.csv``,
-    ``landing/subscriptions.csv``, ``landing/subscription_changes.csv``, ``landing/events/*`` and
+    ``landing/subscriptions.csv``, ``landing/subscription_changes.csv``, ``landing/events/*``,
+    ``plan_versions.yml``, ``overrides.yml``, ``credits.yml`` (see ``build_pricing``) and
     ``generator_manifest.json``. The event files hold exactly ``events`` rows in total (valid events
     plus the planted retries, conflicts, corrections and malformed rows).
     """
@@ -1467,6 +1749,17 @@ def generate(
         ),
     )
 
+    versions, deals, credits = build_pricing(
+        np.random.default_rng([seed, PRICING_STREAM]), catalog, cust, subs, month_dates
+    )
+    for name, data, what in (
+        ("plan_versions.yml", versions, "price changes of catalog plans"),
+        ("overrides.yml", deals, "per-subscription deals"),
+        ("credits.yml", credits, "prepaid credit grants and commitments"),
+    ):
+        header = f"# Sample {what} (written by ingestion/generate.py); amounts exact, quoted.\n"
+        _write_bytes(data_dir / name, _pricing_yaml(header, data).encode("utf-8"))
+
     file_arr = np.array(ev.file, dtype=np.int64)
     pos_arr = np.array(ev.pos, dtype=np.float64)
     file_info: dict[str, dict] = {}
@@ -1547,6 +1840,10 @@ def generate(
         "unknown_metric_events": n_unknown_metric,
         "unknown_customer_events": n_unknown_customer,
         "invalid_value_events": invalid_value,
+        "plan_versions": len(versions["plan_versions"]),
+        "overrides": len(deals["overrides"]),
+        "credit_grants": len(credits["grants"]),
+        "credit_commitments": len(credits["commitments"]),
         "alias_rows": {
             "lago": sum(1 for a_ in jsonl_alias if a_ == ALIAS_LAGO),
             "cloudevents": sum(1 for a_ in jsonl_alias if a_ == ALIAS_CLOUDEVENTS),

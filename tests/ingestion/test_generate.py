@@ -509,3 +509,166 @@ def test_months_and_formats_cycle(tmp_path: Path) -> None:
     assert dict(read["reasons"]) == {r: n for r, n in m["malformed"].items() if n}
     with pytest.raises(ValueError):
         generate(tmp_path / "x", events=10)
+
+
+# ------------------------------------------------------------------------------------------------
+# Price versions, deals, prepaid credits (plan_versions.yml, overrides.yml, credits.yml)
+# ------------------------------------------------------------------------------------------------
+
+PRICING_FILES = ("plan_versions.yml", "overrides.yml", "credits.yml")
+
+
+def _load_pricing(data_dir: Path) -> dict:
+    """The three files through the pipeline's own loaders, any warning an error (as a run would log it)."""
+    import warnings
+
+    from ingestion.accounts import load_accounts
+    from ingestion.catalog import load_catalog
+    from ingestion.credits import load_credits
+    from ingestion.overrides import derived_plans, load_overrides, subscription_plans
+    from ingestion.plan_versions import load_plan_versions, priced_catalog
+    from ingestion.scenarios import load_scenarios, price_derived_plans
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        catalog = load_catalog(data_dir / "catalog.yml")
+        accounts = load_accounts(data_dir / "landing", catalog)
+        versions = load_plan_versions(data_dir, catalog)
+        overrides = load_overrides(data_dir, catalog, versions, subscription_plans(accounts))
+        derived = derived_plans(versions, overrides)
+        priced_catalog(catalog, derived)  # charge ids unique across catalog and derived plans
+        price_derived_plans(load_scenarios(data_dir, catalog), derived)  # the scenarios price them
+        credits = load_credits(
+            data_dir, {c.external_customer_id: c.currency for c in accounts.customers}
+        )
+    return {"versions": versions, "overrides": overrides, "credits": credits}
+
+
+def _check_pricing(data_dir: Path, manifest: dict) -> None:
+    """Every entry of the three files refers to what the generated files hold, in the customer's currency
+    and inside the window; the counts are the manifest's."""
+    loaded = _load_pricing(data_dir)
+    files = {name: yaml.safe_load((data_dir / name).read_text()) for name in PRICING_FILES}
+    versions = files["plan_versions.yml"]["plan_versions"]
+    deals = files["overrides.yml"]["overrides"]
+    grants, commits = files["credits.yml"]["grants"], files["credits.yml"]["commitments"]
+    assert (len(versions), len(deals), len(grants), len(commits)) == (
+        manifest["plan_versions"],
+        manifest["overrides"],
+        manifest["credit_grants"],
+        manifest["credit_commitments"],
+    )
+    assert len(loaded["versions"]) == len(versions) >= 1
+    assert len(loaded["overrides"]) == len(deals) >= 1
+    assert len(loaded["credits"].grants) == len(grants) >= 1
+
+    window = (
+        datetime.fromisoformat(manifest["window_start"]).date(),
+        datetime.fromisoformat(manifest["window_end"]).date(),
+    )
+    plans = {p["code"]: p for p in yaml.safe_load((data_dir / "catalog.yml").read_text())["plans"]}
+    currency = {
+        c["external_customer_id"]: c["currency"]
+        for c in _csv(data_dir / "landing" / "customers.csv")
+    }
+    subs = _csv(data_dir / "landing" / "subscriptions.csv")
+    on_plans = {s["external_subscription_id"]: {s["plan_code"]} for s in subs}
+    for change in _csv(data_dir / "landing" / "subscription_changes.csv"):
+        on_plans[change["external_subscription_id"]].add(change["plan_code"])
+    customer_of = {s["external_subscription_id"]: s["external_customer_id"] for s in subs}
+
+    for v in versions:
+        plan = plans[v["plan_code"]]
+        assert plan["interval"] == "monthly"
+        assert window[0] <= v["effective_from"] < window[1]
+        # a real price change: a dearer base fee (at most +20%), or API calls dearer by one factor (at
+        # most +25%, its EU filter too) and every other charge as it was
+        if "amount_cents" in v:
+            assert plan["amount_cents"] < v["amount_cents"] <= plan["amount_cents"] * 6 // 5
+        else:
+            ratios = set()
+            for old, new in zip(plan["charges"], v["charges"], strict=True):
+                bare = {"properties": None, "filters": None}
+                assert {**old, **bare} == {**new, **bare}
+                pairs = [(old["properties"], new["properties"])] + [
+                    (fo["properties"], fn["properties"])
+                    for fo, fn in zip(old.get("filters", []), new.get("filters", []), strict=True)
+                ]
+                for po, pn in pairs:
+                    ratio = Decimal(pn["amount"]) / Decimal(po["amount"])
+                    if old["billable_metric_code"] == "api_calls":
+                        ratios.add(ratio)
+                    else:
+                        assert ratio == 1 and po == pn
+            assert len(ratios) == 1 and Decimal(1) < ratios.pop() <= Decimal("1.25")
+    assert len({v["plan_code"] for v in versions}) == len(versions)
+
+    for d in deals:
+        sub = d["subscription_id"]
+        assert d["plan_code"] in on_plans[sub], "a plan the subscription is on"
+        plan = plans[d["plan_code"]]
+        assert plan["amount_currency"] == currency[customer_of[sub]]
+        assert "amount_cents" in d or "charges" in d
+        if "amount_cents" in d:  # a discount
+            assert plan["amount_cents"] * 3 // 4 <= d["amount_cents"] < plan["amount_cents"]
+        for charge in d.get("charges", []):
+            (old,) = [
+                c
+                for c in plan["charges"]
+                if c["billable_metric_code"] == charge["billable_metric_code"]
+            ]
+            new_price = Decimal(charge["properties"]["amount"])
+            assert Decimal("0.6") < new_price / Decimal(old["properties"]["amount"]) < 1
+            assert {**old["properties"], "amount": None} == {**charge["properties"], "amount": None}
+        if "effective_from" in d:
+            assert window[0] <= d["effective_from"] < window[1]
+    assert len({d["subscription_id"] for d in deals}) == len(deals)
+
+    for entry in grants + commits:
+        ccy = entry["currency"]
+        assert ccy == currency[entry["external_customer_id"]]
+        # the major unit with the currency's decimals: whole yen, cents elsewhere
+        assert re.fullmatch(r"[1-9]\d*" if ccy == "JPY" else r"[1-9]\d*\.\d\d", entry["amount"])
+    for g in grants:
+        assert window[0] <= g["effective_date"] < window[1]
+        assert g.get("expiry_date") is None or g["expiry_date"] > g["effective_date"]
+        assert g["type"] == "paid" or g.get("expiry_date") is not None, "promotions expire"
+    # both kinds, two priorities and an expiry in every data set
+    assert {g["type"] for g in grants} == {"paid", "promotional"}
+    assert len({g["priority"] for g in grants}) >= 2
+    assert any("expiry_date" in g for g in grants)
+
+    open_subs = {
+        s["external_customer_id"]
+        for s in subs
+        if not s["ending_at"] and s["started_at"][:10] < window[0].isoformat()
+    }
+    for c in commits:
+        assert c["external_customer_id"] in open_subs, "a customer with an active subscription"
+        assert c["term"] in ("monthly", "quarterly")
+        assert c["start_date"] == window[0]
+        assert Decimal(0) <= Decimal(c["rollover_percent"]) <= 100
+
+
+def test_pricing_files_refer_to_the_generated_accounts_and_load(small) -> None:
+    data_dir, manifest, _ = small
+    _check_pricing(data_dir, manifest)
+    credits = yaml.safe_load((data_dir / "credits.yml").read_text())
+    assert len(credits["commitments"]) == 1  # one under 100 customers
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pricing_files_of_a_tiny_data_set(tmp_path: Path, seed: int) -> None:
+    manifest = generate(tmp_path, customers=5, months=1, events=500, seed=seed)
+    _check_pricing(tmp_path, manifest)
+
+
+def test_pricing_files_are_deterministic(tmp_path: Path) -> None:
+    a = generate(tmp_path / "a", customers=30, months=2, events=2_000, seed=5)
+    generate(tmp_path / "b", customers=30, months=2, events=2_000, seed=5)
+    generate(tmp_path / "c", customers=30, months=2, events=2_000, seed=6)
+    assert a["plan_versions"] >= 1 and a["overrides"] >= 1 and a["credit_grants"] >= 1
+    for name in PRICING_FILES:
+        same = (tmp_path / "a" / name).read_bytes()
+        assert same == (tmp_path / "b" / name).read_bytes(), f"{name}: same seed, same bytes"
+        assert same != (tmp_path / "c" / name).read_bytes(), f"{name}: another seed, another file"

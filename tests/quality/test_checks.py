@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 import pytest
+import yaml
 
 from ingestion.quality.events import event_batch_suite, load_accounting_suite
 from ingestion.quality.freshness import events_freshness, usage_changes
@@ -288,6 +289,30 @@ def test_the_invoices_mart_passes(con):
     assert lines.passed, lines.summary()
     assert invoices.rows_checked == one(con, "select count(*) from billing.fct_invoices")[0] > 0
     assert lines.rows_checked == one(con, "select count(*) from billing.fct_invoice_lines")[0] > 0
+
+
+def test_the_generated_versions_deals_and_credits_reach_the_invoice_lines(con, quality_run):
+    """The generator's plan_versions.yml, overrides.yml and credits.yml priced this warehouse: a line
+    of a version plan (<plan>@<version>), of a deal (<plan>~<subscription>), and a credit line for a
+    customer of credits.yml."""
+    files = {
+        name: yaml.safe_load((quality_run.data_dir / name).read_text())
+        for name in ("plan_versions.yml", "overrides.yml", "credits.yml")
+    }
+    versions = {
+        f"{v['plan_code']}@{v['version']}" for v in files["plan_versions.yml"]["plan_versions"]
+    }
+    deals = {d["subscription_id"] for d in files["overrides.yml"]["overrides"]}
+    credits = files["credits.yml"]
+    holders = {g["external_customer_id"] for g in credits["grants"] + credits["commitments"]}
+    lines = con.execute(
+        "select plan_code, subscription_id, customer_id, fee_type, amount_cents "
+        "from billing.fct_invoice_lines"
+    ).fetchall()
+    assert any(plan and plan.split("~")[0] in versions for plan, *_ in lines)
+    assert any(plan and plan.endswith(f"~{sub}") and sub in deals for plan, sub, *_ in lines)
+    credit_lines = [(customer, cents) for *_, customer, fee, cents in lines if fee == "credit"]
+    assert credit_lines and all(c in holders and cents < 0 for c, cents in credit_lines)
 
 
 @pytest.fixture(scope="module")
