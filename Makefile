@@ -36,9 +36,10 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/meterhouse run --data-dir $(DATA_DIR) --stripe-emulator
 
 # Both cores: two pytest-xdist workers, a test file each at a time (module fixtures stay on one worker;
-# each worker parses dbt in its own copy of the project, see tests/conftest.py).
+# each worker parses dbt in its own copy of the project, see tests/conftest.py); the 15 slowest tests are
+# listed at the end, to keep the suite's time in view.
 test: install $(DAGSTER_HOME)/dagster.yaml browser
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 # The browser test drives Debian's Chromium through Selenium. Installed with apt when running as root (CI);
 # otherwise the test says how to install them and skips.
